@@ -1,0 +1,1 @@
+"""cxpulse: consistency and dazzle / de-dazzle scores for contact centers, streamed."""

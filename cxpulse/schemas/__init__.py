@@ -1,0 +1,1 @@
+"""Pydantic v2 models of the v1 input contract and the outputs."""
