@@ -49,6 +49,14 @@ class Settings(BaseSettings):
         65_536, ge=256, le=1_048_576, description="larger input messages are dead-lettered"
     )
     emit_snapshots: bool = Field(True, description="publish score snapshots to the scores topic")
+    batch_size: int = Field(1_000, ge=1, le=100_000, description="max messages an agent takes at once")
+    batch_within_ms: float = Field(
+        20.0, gt=0, description="max wait to fill a batch before processing what has arrived"
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
+    max_entity_labels: int = Field(
+        500, ge=0, description="cap on agent_id / queue_id label values in /metrics"
+    )
 
     # --- scoring -----------------------------------------------------------------------
     dazzle_half_life_hours: float = Field(

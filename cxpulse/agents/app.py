@@ -1,0 +1,73 @@
+"""Build the faust app from settings: topics, tables, agents, web pages.
+
+Data path: producers -> ``input_topic`` -> ingest (validate; dead letters branch off) ->
+``events_topic`` keyed by customer_id -> scorer (customer state table) -> ``alerts`` /
+``scores``, and finished interactions -> ``summaries_topic`` keyed by agent / queue ->
+entity scorer (entity state table) -> ``alerts`` / ``scores``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from cxpulse.agents import ingest, scorer, web
+from cxpulse.agents.metrics import Metrics
+from cxpulse.agents.pipeline import Pipeline
+from cxpulse.agents.settings import Settings
+
+RAW = "raw"
+
+
+def broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip())
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_serializer=RAW, value_serializer=RAW)
+
+
+def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
+    app = faust.App(
+        settings.app_id,
+        broker=broker_url(settings.kafka_bootstrap),
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=0.005,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        autodiscover=False,
+        table_standby_replicas=0,
+    )
+    pipeline = Pipeline(
+        app=app,
+        settings=settings,
+        metrics=metrics,
+        input_topic=_raw_topic(app, settings.input_topic),
+        events_topic=_raw_topic(app, settings.events_topic),
+        summaries_topic=_raw_topic(app, settings.summaries_topic),
+        alerts_topic=_raw_topic(app, settings.alerts_topic),
+        scores_topic=_raw_topic(app, settings.scores_topic),
+        insights_topic=_raw_topic(app, settings.insights_topic),
+        dead_letter_topic=_raw_topic(app, settings.dead_letter_topic),
+        customers=app.Table(
+            "customers", key_serializer=RAW, value_serializer=RAW, partitions=settings.partitions
+        ),
+        entities=app.Table(
+            "entities", key_serializer=RAW, value_serializer=RAW, partitions=settings.partitions
+        ),
+    )
+    ingest.register(pipeline)
+    scorer.register(pipeline)
+    web.register(pipeline)
+    return pipeline

@@ -1,0 +1,95 @@
+"""The `cxpulse` command: worker, simulate, tail, replay, adapt, topics, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from cxpulse.agents import adapt, replay, schema_cmd, simulate_kafka, tail
+from cxpulse.agents.settings import Settings, add_settings_arguments, settings_from_args
+from cxpulse.agents.topics import BrokerUnavailable, ensure_topics
+
+DESCRIPTION = """\
+cxpulse: consistency and dazzle / de-dazzle scores for contact centers, streamed.
+Every setting can be given as a flag or a CXPULSE_* environment variable (see each
+command's --help)."""
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from cxpulse.agents.worker import run_worker  # imports faust: only for this command
+
+    return run_worker(settings)
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        created = asyncio.run(ensure_topics(settings))
+    except BrokerUnavailable as exc:
+        print(f"cxpulse topics: {exc}", file=sys.stderr)
+        return 2
+    print(f"created: {', '.join(created) if created else 'none (all topics exist)'}")
+    return 0
+
+
+Runner = Callable[[argparse.Namespace, Settings], int]
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Runner]] = {
+    "worker": ("run the streaming pipeline (faust worker); blocks", None, _worker),
+    "simulate": (
+        "produce seeded, realistic contact-center traffic",
+        simulate_kafka.add_arguments,
+        simulate_kafka.run,
+    ),
+    "tail": ("print alerts (or another output topic) as they arrive", tail.add_arguments, tail.run),
+    "replay": (
+        "score a JSONL file of events in-process, exactly as the stream does",
+        replay.add_arguments,
+        replay.run,
+    ),
+    "topics": ("create the topics cxpulse uses (idempotent)", None, _topics),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxpulse",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (summary, add_arguments, _) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        if add_arguments is not None:
+            add_arguments(sub)
+        add_settings_arguments(sub)
+    adapt_parser = commands.add_parser(
+        "adapt", help="map a vendor payload file to canonical events (no Kafka)"
+    )
+    adapt.add_arguments(adapt_parser)
+    schema_parser = commands.add_parser(
+        "schema", help="print the JSON Schema of the events (or of an output)"
+    )
+    schema_cmd.add_arguments(schema_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "adapt":
+        return adapt.run(args)
+    if args.command == "schema":
+        return schema_cmd.run(args)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:
+        print(f"cxpulse {args.command}: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command][2](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Prometheus metrics, built on an injected ``CollectorRegistry``.
+
+No per-customer labels: cardinality stays bounded.  Agent and queue gauges are capped at
+``max_entity_labels`` distinct ids each; ids beyond the cap are not exported as labels
+(their scores still reach the histograms and the ``scores`` topic).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+SCORE_BUCKETS = tuple(float(b) for b in range(0, 101, 10))
+BALANCE_BUCKETS = (-10.0, -5.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+PROCESSING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                      0.25, 0.5, 1.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, max_entity_labels: int = 500) -> None:
+        self.registry = registry
+        self.max_entity_labels = max_entity_labels
+        self.events = Counter(
+            "cxpulse_events", "Valid events accepted", ["type", "source", "channel"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "cxpulse_dead_letters", "Inputs sent to the dead-letter topic", ["stage", "reason"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "cxpulse_duplicates", "Events dropped as duplicates of an earlier event_id",
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "cxpulse_alerts", "Alerts published", ["kind", "severity"], registry=registry
+        )
+        self.grades = Counter(
+            "cxpulse_grades", "Report-card grades of finished interactions", ["grade"],
+            registry=registry,
+        )
+        self.loyalty_transitions = Counter(
+            "cxpulse_loyalty_transitions", "Customer loyalty state changes",
+            ["from_state", "to_state"], registry=registry,
+        )
+        self.consistency = Histogram(
+            "cxpulse_consistency_score", "Consistency scores (0-100) as computed",
+            ["entity_type"], buckets=SCORE_BUCKETS, registry=registry,
+        )
+        self.dazzle_balance = Histogram(
+            "cxpulse_dazzle_balance", "Customer dazzle minus de-dazzle balance",
+            buckets=BALANCE_BUCKETS, registry=registry,
+        )
+        self.agent_consistency = Gauge(
+            "cxpulse_agent_consistency", "Latest consistency score per agent (capped labels)",
+            ["agent_id"], registry=registry,
+        )
+        self.queue_consistency = Gauge(
+            "cxpulse_queue_consistency", "Latest consistency score per queue (capped labels)",
+            ["queue_id"], registry=registry,
+        )
+        self.end_to_end_latency = Histogram(
+            "cxpulse_end_to_end_latency_seconds",
+            "Wall clock at emission minus the event's occurred_at",
+            ["output"], buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.processing = Histogram(
+            "cxpulse_processing_seconds", "Time to process one batch in an agent",
+            ["agent"], buckets=PROCESSING_BUCKETS, registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "cxpulse_consumer_lag", "Messages behind the high-water mark",
+            ["topic", "partition"], registry=registry,
+        )
+        self.table_keys = Gauge(
+            "cxpulse_table_keys", "Keys held in a state table on this worker", ["table"],
+            registry=registry,
+        )
+        self.worker_up = Gauge("cxpulse_worker_up", "1 while the worker runs", registry=registry)
+        self.worker_ready = Gauge(
+            "cxpulse_worker_ready", "1 once partitions are assigned and tables recovered",
+            registry=registry,
+        )
+        self.event_time_lag = Gauge(
+            "cxpulse_event_time_lag_seconds",
+            "Wall clock minus the event time of the last processed event",
+            registry=registry,
+        )
+        self._agent_labels: set[str] = set()
+        self._queue_labels: set[str] = set()
+
+    def set_entity_consistency(self, entity_type: str, entity_id: str, score: float) -> None:
+        if entity_type == "agent":
+            gauge, seen = self.agent_consistency, self._agent_labels
+        elif entity_type == "queue":
+            gauge, seen = self.queue_consistency, self._queue_labels
+        else:
+            return
+        if entity_id not in seen:
+            if len(seen) >= self.max_entity_labels:
+                return
+            seen.add(entity_id)
+        gauge.labels(entity_id).set(score)

@@ -1,0 +1,84 @@
+"""Agents that load state, call the pure scoring code, save state and send its outputs.
+
+Within a batch, state is read from the table once per key and written back once per key,
+so a busy customer costs one table write per batch, not one per event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from cxpulse.agents.decode import Rejection
+from cxpulse.agents.ingest import send_dead_letter
+from cxpulse.agents.pipeline import Pipeline
+from cxpulse.agents.publish import publish
+from cxpulse.agents.routes import parse_route_key
+from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
+from cxpulse.agents.scoring.entity import EntityState, score_entity_summary
+from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.schemas.events import parse_event
+
+State = TypeVar("State")
+
+
+def _loader(table: Any, decode: Callable[[bytes], State]) -> Callable[[bytes], State | None]:
+    def load(key: bytes) -> State | None:
+        raw = table.get(key)
+        return None if raw is None else decode(raw)
+
+    return load
+
+
+def register(pipeline: Pipeline) -> None:
+    settings = pipeline.settings
+    metrics = pipeline.metrics
+    config = settings.scoring_config()
+    within = settings.batch_within_ms / 1000
+    customers, entities = pipeline.customers, pipeline.entities
+    load_customer = _loader(customers, CustomerState.from_bytes)
+    load_entity = _loader(entities, EntityState.from_bytes)
+
+    @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
+    async def score_customers(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=within):
+            started = time.perf_counter()
+            states: dict[bytes, CustomerState] = {}
+            for record in batch:
+                message = record.message
+                try:
+                    event = parse_event(message.value)
+                except ValidationError as exc:
+                    # Ingest validated it; only a schema change between the two can land here.
+                    rejection = Rejection("invalid_event", f"scorer could not read event: {exc}")
+                    await send_dead_letter(pipeline, message, rejection, "scorer")
+                    continue
+                key = message.key
+                state = states[key] if key in states else load_customer(key)
+                states[key], emitted = score_customer_event(state, event, config)
+                await publish(pipeline, emitted)
+            for key, state in states.items():
+                customers[key] = state.to_bytes()
+            metrics.processing.labels("scorer").observe(time.perf_counter() - started)
+
+    @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
+    async def score_entities(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=within):
+            started = time.perf_counter()
+            states: dict[bytes, EntityState] = {}
+            for record in batch:
+                message = record.message
+                key = message.key
+                entity_type, entity_id = parse_route_key(key)
+                summary = InteractionSummary.from_bytes(message.value)
+                state = states[key] if key in states else load_entity(key)
+                states[key], emitted = score_entity_summary(
+                    state, entity_type, entity_id, summary, config
+                )
+                await publish(pipeline, emitted)
+            for key, state in states.items():
+                entities[key] = state.to_bytes()
+            metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

@@ -1,0 +1,58 @@
+"""HTTP endpoints beside faust's own: ``/metrics``, ``/healthz``, ``/readyz``.
+
+A timer refreshes the gauges that describe the worker rather than the data: readiness,
+consumer lag per partition and table sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import generate_latest
+
+from cxpulse.agents.pipeline import Pipeline
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+GAUGE_REFRESH_SECONDS = 5.0
+
+
+def is_ready(app: Any) -> bool:
+    """Assigned, not rebalancing, and every table recovered from its changelog."""
+    recovery = app.tables.recovery
+    return bool(
+        app.consumer.assignment()
+        and not app.rebalancing
+        and not recovery.in_recovery
+        and recovery.completed.is_set()
+    )
+
+
+def register(pipeline: Pipeline) -> None:
+    app, metrics = pipeline.app, pipeline.metrics
+    metrics.worker_up.set(1)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        body = generate_latest(metrics.registry)
+        return web.bytes(body, headers={"Content-Type": PROMETHEUS_TEXT})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = is_ready(app)
+        return web.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.timer(GAUGE_REFRESH_SECONDS)
+    async def refresh_gauges() -> None:
+        metrics.worker_ready.set(1 if is_ready(app) else 0)
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            position = await consumer.position(tp)
+            if position is not None:
+                lag = max(0, consumer.highwater(tp) - position)
+                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+        for name, table in (("customers", pipeline.customers), ("entities", pipeline.entities)):
+            metrics.table_keys.labels(name).set(len(table))

@@ -1,0 +1,139 @@
+"""Integration fixtures: the real local broker and a real `cxpulse worker` process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BOOTSTRAP = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> str:
+    host, _, port = BOOTSTRAP.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            pass
+    except OSError as exc:
+        pytest.fail(
+            f"no Kafka broker at {BOOTSTRAP} ({exc}); start one with "
+            "`deploy/kafka/kafka.sh start` or run `make test`"
+        )
+    return BOOTSTRAP
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Worker:
+    """A `cxpulse worker` subprocess with its own topics, group and data dir."""
+
+    env: dict[str, str]
+    log_path: Path
+    web_port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    def topic(self, name: str) -> str:
+        return self.env[f"CXPULSE_{name.upper()}_TOPIC"]
+
+    def start(self, ready_timeout_s: float = 90.0) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cxpulse.agents.cli", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
+            if self.http_status("/readyz") == 200:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"worker not ready in {ready_timeout_s}s:\n{self.log_tail()}")
+
+    def http_status(self, path: str) -> int | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=2) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except OSError:
+            return None
+
+    def metrics_text(self) -> str:
+        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    def stop(self, sig: int = signal.SIGTERM, grace_s: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
+    run = uuid.uuid4().hex[:8]
+    port = free_port()
+    env = {
+        **os.environ,
+        "CXPULSE_KAFKA_BOOTSTRAP": bootstrap,
+        "CXPULSE_APP_ID": f"cxpulse-test-{run}",
+        "CXPULSE_INPUT_TOPIC": f"t{run}-interactions",
+        "CXPULSE_EVENTS_TOPIC": f"t{run}-events",
+        "CXPULSE_SUMMARIES_TOPIC": f"t{run}-summaries",
+        "CXPULSE_ALERTS_TOPIC": f"t{run}-alerts",
+        "CXPULSE_SCORES_TOPIC": f"t{run}-scores",
+        "CXPULSE_INSIGHTS_TOPIC": f"t{run}-insights",
+        "CXPULSE_DEAD_LETTER_TOPIC": f"t{run}-dead-letters",
+        "CXPULSE_DATA_DIR": str(tmp / "data"),
+        "CXPULSE_WEB_PORT": str(port),
+        "CXPULSE_PARTITIONS": "4",
+        "CXPULSE_LOG_LEVEL": "info",
+        **overrides,
+    }
+    return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+
+
+@pytest.fixture(scope="module")
+def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    running = make_worker(bootstrap, tmp_path_factory.mktemp("worker"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
