@@ -59,7 +59,9 @@ def _explain(raw: bytes, errors: list[ErrorDetails]) -> Rejection:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Rejection("invalid_encoding", f"payload is not UTF-8: {exc.reason} at byte {exc.start}")
+            return Rejection(
+                "invalid_encoding", f"payload is not UTF-8: {exc.reason} at byte {exc.start}"
+            )
         return Rejection("invalid_json", f"payload is not valid JSON: {first['msg']}")
     if kind in {"model_attributes_type", "dict_type", "model_type"}:
         return Rejection("not_an_object", "payload is JSON but not an object")

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from cxpulse.agents.decode import MessageOrigin, Rejection, decode_event, dead_letter
+from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.agents.pipeline import Pipeline
 
 STAGE = "ingest"
@@ -55,7 +55,5 @@ def register(pipeline: Pipeline) -> None:
                 await pipeline.events_topic.send(
                     key=result.customer_id.encode(), value=message.value
                 )
-                metrics.events.labels(
-                    result.type, result.source or "", result.channel or ""
-                ).inc()
+                metrics.events.labels(result.type, result.source or "", result.channel or "").inc()
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)

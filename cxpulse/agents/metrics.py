@@ -12,8 +12,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 SCORE_BUCKETS = tuple(float(b) for b in range(0, 101, 10))
 BALANCE_BUCKETS = (-10.0, -5.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-PROCESSING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                      0.25, 0.5, 1.0)
+PROCESSING_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
 
 
 class Metrics:
@@ -21,64 +34,92 @@ class Metrics:
         self.registry = registry
         self.max_entity_labels = max_entity_labels
         self.events = Counter(
-            "cxpulse_events", "Valid events accepted", ["type", "source", "channel"],
+            "cxpulse_events",
+            "Valid events accepted",
+            ["type", "source", "channel"],
             registry=registry,
         )
         self.dead_letters = Counter(
-            "cxpulse_dead_letters", "Inputs sent to the dead-letter topic", ["stage", "reason"],
+            "cxpulse_dead_letters",
+            "Inputs sent to the dead-letter topic",
+            ["stage", "reason"],
             registry=registry,
         )
         self.duplicates = Counter(
-            "cxpulse_duplicates", "Events dropped as duplicates of an earlier event_id",
+            "cxpulse_duplicates",
+            "Events dropped as duplicates of an earlier event_id",
             registry=registry,
         )
         self.alerts = Counter(
             "cxpulse_alerts", "Alerts published", ["kind", "severity"], registry=registry
         )
         self.grades = Counter(
-            "cxpulse_grades", "Report-card grades of finished interactions", ["grade"],
+            "cxpulse_grades",
+            "Report-card grades of finished interactions",
+            ["grade"],
             registry=registry,
         )
         self.loyalty_transitions = Counter(
-            "cxpulse_loyalty_transitions", "Customer loyalty state changes",
-            ["from_state", "to_state"], registry=registry,
+            "cxpulse_loyalty_transitions",
+            "Customer loyalty state changes",
+            ["from_state", "to_state"],
+            registry=registry,
         )
         self.consistency = Histogram(
-            "cxpulse_consistency_score", "Consistency scores (0-100) as computed",
-            ["entity_type"], buckets=SCORE_BUCKETS, registry=registry,
+            "cxpulse_consistency_score",
+            "Consistency scores (0-100) as computed",
+            ["entity_type"],
+            buckets=SCORE_BUCKETS,
+            registry=registry,
         )
         self.dazzle_balance = Histogram(
-            "cxpulse_dazzle_balance", "Customer dazzle minus de-dazzle balance",
-            buckets=BALANCE_BUCKETS, registry=registry,
+            "cxpulse_dazzle_balance",
+            "Customer dazzle minus de-dazzle balance",
+            buckets=BALANCE_BUCKETS,
+            registry=registry,
         )
         self.agent_consistency = Gauge(
-            "cxpulse_agent_consistency", "Latest consistency score per agent (capped labels)",
-            ["agent_id"], registry=registry,
+            "cxpulse_agent_consistency",
+            "Latest consistency score per agent (capped labels)",
+            ["agent_id"],
+            registry=registry,
         )
         self.queue_consistency = Gauge(
-            "cxpulse_queue_consistency", "Latest consistency score per queue (capped labels)",
-            ["queue_id"], registry=registry,
+            "cxpulse_queue_consistency",
+            "Latest consistency score per queue (capped labels)",
+            ["queue_id"],
+            registry=registry,
         )
         self.end_to_end_latency = Histogram(
             "cxpulse_end_to_end_latency_seconds",
             "Wall clock at emission minus the event's occurred_at",
-            ["output"], buckets=LATENCY_BUCKETS, registry=registry,
+            ["output"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.processing = Histogram(
-            "cxpulse_processing_seconds", "Time to process one batch in an agent",
-            ["agent"], buckets=PROCESSING_BUCKETS, registry=registry,
+            "cxpulse_processing_seconds",
+            "Time to process one batch in an agent",
+            ["agent"],
+            buckets=PROCESSING_BUCKETS,
+            registry=registry,
         )
         self.consumer_lag = Gauge(
-            "cxpulse_consumer_lag", "Messages behind the high-water mark",
-            ["topic", "partition"], registry=registry,
+            "cxpulse_consumer_lag",
+            "Messages behind the high-water mark",
+            ["topic", "partition"],
+            registry=registry,
         )
         self.table_keys = Gauge(
-            "cxpulse_table_keys", "Keys held in a state table on this worker", ["table"],
+            "cxpulse_table_keys",
+            "Keys held in a state table on this worker",
+            ["table"],
             registry=registry,
         )
         self.worker_up = Gauge("cxpulse_worker_up", "1 while the worker runs", registry=registry)
         self.worker_ready = Gauge(
-            "cxpulse_worker_ready", "1 once partitions are assigned and tables recovered",
+            "cxpulse_worker_ready",
+            "1 once partitions are assigned and tables recovered",
             registry=registry,
         )
         self.event_time_lag = Gauge(

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         return 0
     except KafkaConnectionError as exc:
-        print(f"cxpulse tail: cannot reach Kafka at {settings.kafka_bootstrap}: {exc}",
-              file=sys.stderr)
+        print(
+            f"cxpulse tail: cannot reach Kafka at {settings.kafka_bootstrap}: {exc}",
+            file=sys.stderr,
+        )
         return 2

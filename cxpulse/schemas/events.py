@@ -157,9 +157,9 @@ class FeedbackReceived(InteractionScoped):
     type: Literal["feedback.received"]
     csat: Annotated[int, Field(ge=1, le=5)] | None = None
     nps: Annotated[int, Field(ge=0, le=10)] | None = None
-    effort: Annotated[int, Field(ge=1, le=7, description="customer effort, 1 = effortless")] | None = (
-        None
-    )
+    effort: (
+        Annotated[int, Field(ge=1, le=7, description="customer effort, 1 = effortless")] | None
+    ) = None
     comment: LongText | None = None
 
     @model_validator(mode="after")

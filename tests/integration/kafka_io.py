@@ -11,9 +11,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 
-async def produce(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
-) -> int:
+async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     sent = 0

@@ -21,23 +21,59 @@ def at(minutes: float) -> str:
 
 def dazzled_then_broken(customer: str) -> list[dict[str, Any]]:
     """A customer who had a dazzling experience, then a broken core-service promise."""
-    base = {"customer_id": customer, "channel": "voice", "queue_id": "q-billing",
-            "agent_id": "a-ann", "source": "test"}
+    base = {
+        "customer_id": customer,
+        "channel": "voice",
+        "queue_id": "q-billing",
+        "agent_id": "a-ann",
+        "source": "test",
+    }
     inter = {**base, "interaction_id": f"{customer}-i1"}
     return [
         {**inter, "event_id": f"{customer}-1", "type": "interaction.started", "occurred_at": at(0)},
-        {**inter, "event_id": f"{customer}-2", "type": "interaction.connected",
-         "occurred_at": at(1), "wait_seconds": 40},
-        {**inter, "event_id": f"{customer}-3", "type": "interaction.ended", "occurred_at": at(9),
-         "outcome": "resolved", "wait_seconds": 40, "handle_seconds": 420, "hold_seconds": 0,
-         "transfers": 0},
-        {**base, "event_id": f"{customer}-4", "type": "experience.dazzle", "occurred_at": at(10),
-         "interaction_id": f"{customer}-i1", "kind": "personalised_help"},
-        {**inter, "event_id": f"{customer}-5", "type": "feedback.received", "occurred_at": at(12),
-         "csat": 5, "nps": 10, "effort": 1},
-        {**base, "event_id": f"{customer}-6", "type": "service.promise_broken",
-         "occurred_at": at(60 * 24), "promise": "missed_callback",
-         "description": "callback promised for Tuesday never happened"},
+        {
+            **inter,
+            "event_id": f"{customer}-2",
+            "type": "interaction.connected",
+            "occurred_at": at(1),
+            "wait_seconds": 40,
+        },
+        {
+            **inter,
+            "event_id": f"{customer}-3",
+            "type": "interaction.ended",
+            "occurred_at": at(9),
+            "outcome": "resolved",
+            "wait_seconds": 40,
+            "handle_seconds": 420,
+            "hold_seconds": 0,
+            "transfers": 0,
+        },
+        {
+            **base,
+            "event_id": f"{customer}-4",
+            "type": "experience.dazzle",
+            "occurred_at": at(10),
+            "interaction_id": f"{customer}-i1",
+            "kind": "personalised_help",
+        },
+        {
+            **inter,
+            "event_id": f"{customer}-5",
+            "type": "feedback.received",
+            "occurred_at": at(12),
+            "csat": 5,
+            "nps": 10,
+            "effort": 1,
+        },
+        {
+            **base,
+            "event_id": f"{customer}-6",
+            "type": "service.promise_broken",
+            "occurred_at": at(60 * 24),
+            "promise": "missed_callback",
+            "description": "callback promised for Tuesday never happened",
+        },
     ]
 
 
@@ -120,14 +156,18 @@ def test_a_resent_event_changes_neither_scores_nor_alerts(worker: Worker) -> Non
     assert snapshot_events, "the customer's events produced no score snapshot"
     assert max(snapshot_events.values()) == 1, snapshot_events
 
-    alerts = [a for a in collect(bootstrap, worker.topic("alerts"), until=lambda rs: False,
-                                 timeout_s=1.0) if a["entity_id"] == "cust-dup"]
+    alerts = [
+        a
+        for a in collect(bootstrap, worker.topic("alerts"), until=lambda rs: False, timeout_s=1.0)
+        if a["entity_id"] == "cust-dup"
+    ]
     assert [a["kind"] for a in alerts].count("jeopardy") == 1
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
 
     metrics = worker.metrics_text()
     duplicates = next(
-        float(line.split()[-1]) for line in metrics.splitlines()
+        float(line.split()[-1])
+        for line in metrics.splitlines()
         if line.startswith("cxpulse_duplicates_total ")
     )
     assert duplicates >= len(events)

@@ -10,10 +10,15 @@ from hypothesis import strategies as st
 from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.schemas.events import InteractionStarted
 
-GOOD = orjson.dumps({
-    "event_id": "e-1", "type": "interaction.started", "occurred_at": "2026-05-01T10:00:00Z",
-    "customer_id": "c-1", "interaction_id": "i-1",
-})
+GOOD = orjson.dumps(
+    {
+        "event_id": "e-1",
+        "type": "interaction.started",
+        "occurred_at": "2026-05-01T10:00:00Z",
+        "customer_id": "c-1",
+        "interaction_id": "i-1",
+    }
+)
 LIMIT = 4_096
 
 
@@ -26,8 +31,11 @@ LIMIT = 4_096
         (b"\xff\xfe{}", "invalid_encoding", "not UTF-8"),
         (b"[1, 2]", "not_an_object", "not an object"),
         (b'{"event_id": "e"}', "missing_type", "'type'"),
-        (GOOD.replace(b"interaction.started", b"interaction.teleported"), "unknown_type",
-         "interaction.teleported"),
+        (
+            GOOD.replace(b"interaction.started", b"interaction.teleported"),
+            "unknown_type",
+            "interaction.teleported",
+        ),
         (GOOD.replace(b'"c-1"', b"17"), "invalid_field", "customer_id"),
         (b"[" * 5_000 + b"]" * 5_000, "invalid_json", "JSON"),
     ],
@@ -46,10 +54,17 @@ def test_a_valid_event_decodes() -> None:
 
 
 def test_invalid_field_lists_every_problem() -> None:
-    raw = orjson.dumps({
-        "event_id": "e", "type": "interaction.ended", "occurred_at": "2026-05-01T10:00:00Z",
-        "customer_id": "c", "interaction_id": "i", "outcome": "meh", "transfers": -1,
-    })
+    raw = orjson.dumps(
+        {
+            "event_id": "e",
+            "type": "interaction.ended",
+            "occurred_at": "2026-05-01T10:00:00Z",
+            "customer_id": "c",
+            "interaction_id": "i",
+            "outcome": "meh",
+            "transfers": -1,
+        }
+    )
     result = decode_event(raw, LIMIT)
     assert isinstance(result, Rejection)
     assert {d.split(":")[0] for d in result.details} == {"outcome", "transfers"}
@@ -62,7 +77,9 @@ def test_dead_letter_keeps_the_original_bytes_and_origin() -> None:
     assert base64.b64decode(letter.payload_b64) == raw
     assert letter.payload_size == len(raw)
     assert (letter.source.topic, letter.source.partition, letter.source.offset) == (
-        "interactions", 3, 42,
+        "interactions",
+        3,
+        42,
     )
     assert base64.b64decode(letter.source.key_b64 or "") == b"k"
     assert orjson.loads(letter.to_json())["error"]["reason"] == "invalid_json"
@@ -72,6 +89,7 @@ def test_dead_letter_keeps_the_original_bytes_and_origin() -> None:
 def test_any_bytes_decode_or_are_rejected_with_a_reason(raw: bytes) -> None:
     result = decode_event(raw, LIMIT)
     if isinstance(result, Rejection):
-        assert result.reason and result.message
+        assert result.reason
+        assert result.message
         letter = dead_letter(raw, result, MessageOrigin("t", 0, 0), "ingest")
         assert base64.b64decode(letter.payload_b64) == raw
