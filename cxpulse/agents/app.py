@@ -12,7 +12,7 @@ from typing import Any
 
 import faust
 
-from cxpulse.agents import ingest, scorer, web
+from cxpulse.agents import ingest, scorer, vendor_ingest, web
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.settings import Settings
@@ -26,6 +26,13 @@ def broker_url(bootstrap: str) -> str:
 
 def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_serializer=RAW, value_serializer=RAW)
+
+
+def _raw_schema() -> faust.Schema:
+    """Tables hold bytes: scoring state serialises itself (compact, versioned JSON)."""
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer=RAW, value_serializer=RAW
+    )
 
 
 def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
@@ -60,14 +67,15 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
         scores_topic=_raw_topic(app, settings.scores_topic),
         insights_topic=_raw_topic(app, settings.insights_topic),
         dead_letter_topic=_raw_topic(app, settings.dead_letter_topic),
-        customers=app.Table(
-            "customers", key_serializer=RAW, value_serializer=RAW, partitions=settings.partitions
-        ),
-        entities=app.Table(
-            "entities", key_serializer=RAW, value_serializer=RAW, partitions=settings.partitions
-        ),
+        raw_topics={
+            source: _raw_topic(app, settings.raw_topic(source))
+            for source in settings.enabled_adapters()
+        },
+        customers=app.Table("customers", schema=_raw_schema(), partitions=settings.partitions),
+        entities=app.Table("entities", schema=_raw_schema(), partitions=settings.partitions),
     )
     ingest.register(pipeline)
+    vendor_ingest.register(pipeline)
     scorer.register(pipeline)
     web.register(pipeline)
     return pipeline

@@ -39,13 +39,21 @@ class MessageOrigin:
     timestamp_ms: int | None = None
 
 
-def decode_event(raw: bytes | None, max_bytes: int) -> Event | Rejection:
+def check_size(raw: bytes | None, max_bytes: int) -> Rejection | None:
+    """Refuse empty and oversized payloads before anything parses them."""
     if not raw:
         return Rejection("empty", "the message has no payload")
     if len(raw) > max_bytes:
         return Rejection(
             "too_large", f"payload is {len(raw)} bytes, above the {max_bytes}-byte limit"
         )
+    return None
+
+
+def decode_event(raw: bytes | None, max_bytes: int) -> Event | Rejection:
+    refused = check_size(raw, max_bytes)
+    if refused is not None or raw is None:
+        return refused or Rejection("empty", "the message has no payload")
     try:
         return parse_event(raw)
     except ValidationError as exc:

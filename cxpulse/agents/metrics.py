@@ -53,6 +53,12 @@ class Metrics:
         self.alerts = Counter(
             "cxpulse_alerts", "Alerts published", ["kind", "severity"], registry=registry
         )
+        self.late = Counter(
+            "cxpulse_late",
+            "Inputs too late in event time to change scores (kind: event | summary)",
+            ["kind"],
+            registry=registry,
+        )
         self.grades = Counter(
             "cxpulse_grades",
             "Report-card grades of finished interactions",

@@ -25,5 +25,6 @@ class Pipeline:
     scores_topic: Any
     insights_topic: Any
     dead_letter_topic: Any
+    raw_topics: dict[str, Any]
     customers: Any
     entities: Any

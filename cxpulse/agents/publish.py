@@ -16,6 +16,7 @@ async def publish(pipeline: Pipeline, emitted: Emitted) -> None:
         metrics.duplicates.inc()
         return
     now = time.time()
+    _count(pipeline, emitted)
     for alert in emitted.alerts:
         await pipeline.alerts_topic.send(key=alert.entity_id.encode(), value=alert.to_json())
         metrics.alerts.labels(alert.kind, alert.severity.value).inc()
@@ -35,3 +36,20 @@ async def publish(pipeline: Pipeline, emitted: Emitted) -> None:
             await pipeline.summaries_topic.send(
                 key=route_key(entity_type, entity_id), value=summary.to_bytes()
             )
+
+
+def _count(pipeline: Pipeline, emitted: Emitted) -> None:
+    metrics = pipeline.metrics
+    for grade in emitted.grades:
+        metrics.grades.labels(grade).inc()
+    for before, after in emitted.loyalty_transitions:
+        metrics.loyalty_transitions.labels(before, after).inc()
+    for entity_type, entity_id, score in emitted.consistency:
+        metrics.consistency.labels(entity_type.value).observe(score)
+        metrics.set_entity_consistency(entity_type.value, entity_id, score)
+    if emitted.dazzle_balance is not None:
+        metrics.dazzle_balance.observe(emitted.dazzle_balance)
+    if emitted.late_events:
+        metrics.late.labels("event").inc(emitted.late_events)
+    if emitted.late_summaries:
+        metrics.late.labels("summary").inc(emitted.late_summaries)

@@ -33,6 +33,19 @@ def _loader(table: Any, decode: Callable[[bytes], State]) -> Callable[[bytes], S
     return load
 
 
+def save(stream: Any, table: Any, states: dict[bytes, tuple[Any, Any]]) -> None:
+    """Write each key's final state of the batch once.
+
+    faust files a table write under the partition of the stream's *current* event, which
+    inside ``take_events`` is whatever arrived last.  Pointing it at the record that last
+    touched the key keeps every key's state (store and changelog) on its own partition.
+    """
+    for key, (state, record) in states.items():
+        stream._set_current_event(record)
+        table[key] = state.to_bytes()
+    stream._set_current_event(None)
+
+
 def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
     metrics = pipeline.metrics
@@ -46,7 +59,7 @@ def register(pipeline: Pipeline) -> None:
     async def score_customers(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            states: dict[bytes, CustomerState] = {}
+            states: dict[bytes, tuple[CustomerState, Any]] = {}
             for record in batch:
                 message = record.message
                 try:
@@ -57,28 +70,28 @@ def register(pipeline: Pipeline) -> None:
                     await send_dead_letter(pipeline, message, rejection, "scorer")
                     continue
                 key = message.key
-                state = states[key] if key in states else load_customer(key)
-                states[key], emitted = score_customer_event(state, event, config)
+                state = states[key][0] if key in states else load_customer(key)
+                new_state, emitted = score_customer_event(state, event, config)
+                states[key] = (new_state, record)
                 await publish(pipeline, emitted)
-            for key, state in states.items():
-                customers[key] = state.to_bytes()
+            save(stream, customers, states)
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
     async def score_entities(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            states: dict[bytes, EntityState] = {}
+            states: dict[bytes, tuple[EntityState, Any]] = {}
             for record in batch:
                 message = record.message
                 key = message.key
                 entity_type, entity_id = parse_route_key(key)
                 summary = InteractionSummary.from_bytes(message.value)
-                state = states[key] if key in states else load_entity(key)
-                states[key], emitted = score_entity_summary(
+                state = states[key][0] if key in states else load_entity(key)
+                new_state, emitted = score_entity_summary(
                     state, entity_type, entity_id, summary, config
                 )
+                states[key] = (new_state, record)
                 await publish(pipeline, emitted)
-            for key, state in states.items():
-                entities[key] = state.to_bytes()
+            save(stream, entities, states)
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

@@ -7,11 +7,19 @@ environment variables, which beat the defaults below.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Literal, get_args, get_origin
+import re
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cxpulse.agents import secrets
+from cxpulse.agents.scoring.config import ScoringConfig
+
+from cxpulse.agents.adapters import ADAPTERS
 
 ENV_PREFIX = "CXPULSE_"
 
@@ -36,6 +44,13 @@ class Settings(BaseSettings):
     scores_topic: str = Field("scores", description="score snapshots per entity")
     insights_topic: str = Field("insights", description="conversation intelligence")
     dead_letter_topic: str = Field("dead-letters", description="inputs that could not be used")
+    adapter_sources: str = Field(
+        ",".join(ADAPTERS),
+        description="platform adapters to run, comma separated (empty: none)",
+    )
+    raw_topic_prefix: str = Field(
+        "raw.", description="a platform's raw payloads are read from <prefix><source name>"
+    )
     partitions: int = Field(4, ge=1, le=1024, description="partitions of every topic created")
     replication_factor: int = Field(1, ge=1, le=16, description="replication of created topics")
 
@@ -49,7 +64,9 @@ class Settings(BaseSettings):
         65_536, ge=256, le=1_048_576, description="larger input messages are dead-lettered"
     )
     emit_snapshots: bool = Field(True, description="publish score snapshots to the scores topic")
-    batch_size: int = Field(1_000, ge=1, le=100_000, description="max messages an agent takes at once")
+    batch_size: int = Field(
+        1_000, ge=1, le=100_000, description="max messages an agent takes at once"
+    )
     batch_within_ms: float = Field(
         20.0, gt=0, description="max wait to fill a batch before processing what has arrived"
     )
@@ -68,6 +85,245 @@ class Settings(BaseSettings):
     alert_cooldown_minutes: float = Field(
         60.0, ge=0, description="minimum event time between two alerts of one kind and entity"
     )
+    dedup_max_ids: int = Field(
+        256, ge=1, le=100_000, description="most event ids remembered per customer for dedup"
+    )
+    interaction_timeout_hours: float = Field(
+        24.0, gt=0, description="a contact open longer than this is closed (abandoned/unknown)"
+    )
+    feedback_grace_hours: float = Field(
+        72.0, ge=0, description="feedback this long after a contact ended still counts"
+    )
+    repeat_window_hours: float = Field(
+        72.0, ge=0, description="a new contact this soon after an unresolved one is a repeat"
+    )
+    report_card_window_hours: float = Field(
+        720.0, gt=0, description="an F or an A stays on the customer's report card this long"
+    )
+    consistency_half_life_hours: float = Field(
+        720.0, gt=0, description="event-time half-life of a customer's experience statistics"
+    )
+    promised_wait_seconds: float = Field(
+        60.0, gt=0, description="promised service level: answer within this many seconds"
+    )
+    service_level_target: float = Field(
+        0.8, gt=0, le=1, description="promised share of contacts answered within the wait"
+    )
+    consistency_alert_threshold: float = Field(
+        45.0, ge=0, le=100, description="consistency score (0-100) below which to alert"
+    )
+    customer_min_samples: int = Field(
+        5, ge=1, description="contacts a customer needs before their consistency is scored"
+    )
+    entity_min_samples: int = Field(
+        10, ge=1, description="contacts in an agent/queue window before it can alert"
+    )
+    entity_window_minutes: float = Field(
+        60.0, gt=0, description="event-time window of agent, queue and service scores"
+    )
+    allowed_lateness_minutes: float = Field(
+        30.0,
+        ge=0,
+        description="event-time disorder tolerated between summaries before a window closes",
+    )
+    burst_min_failures: int = Field(
+        5, ge=1, description="failures in one queue/service window that make a burst"
+    )
+    burst_min_rate: float = Field(
+        0.3, ge=0, le=1, description="share of a queue/service window that must have failed"
+    )
+
+    @field_validator("adapter_sources")
+    @classmethod
+    def _known_adapters(cls, value: str) -> str:
+        unknown = [name for name in _split(value) if name not in ADAPTERS]
+        if unknown:
+            raise ValueError(f"unknown adapter(s) {unknown}; known: {', '.join(ADAPTERS)}")
+        return value
+
+    def enabled_adapters(self) -> tuple[str, ...]:
+        return _split(self.adapter_sources)
+
+    def raw_topic(self, source: str) -> str:
+        return f"{self.raw_topic_prefix}{source}"
+
+    def scoring_config(self) -> ScoringConfig:
+        """The scoring model's parameters: these settings, defaults for the rest."""
+        names = type(self).model_fields
+        return ScoringConfig(
+            **{f.name: getattr(self, f.name) for f in fields(ScoringConfig) if f.name in names}
+        )
+
+    # --- security ----------------------------------------------------------------------
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka transport: TLS (SSL), SASL login, both (SASL_SSL), none"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism the Kafka listener enables"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (prefer the _FILE variant)"
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="file holding the SASL password, read at startup"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM CA bundle that signed the broker certificate (default: system CAs)"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require mutual TLS"
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate"
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="password of an encrypted client key"
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="check that the broker certificate names the host connected to"
+    )
+    pseudonymise_customer_ids: bool = Field(
+        False, description="replace customer ids in outputs by keyed HMAC-SHA256 pseudonyms"
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC key of the pseudonyms, 16+ bytes (prefer the _FILE variant)"
+    )
+    pseudonym_key_file: Path | None = Field(
+        None, description="file holding the pseudonym key, read at startup"
+    )
+    redact_extra_patterns: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="extra regexes to redact from output text, comma separated"
+    )
+
+    @field_validator("redact_extra_patterns", mode="before")
+    @classmethod
+    def _split_patterns(cls, value: Any) -> Any:
+        return split_patterns(value) if isinstance(value, str) else value
+
+    @field_validator("redact_extra_patterns")
+    @classmethod
+    def _compile_patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{_env('redact_extra_patterns')}: {pattern!r}: {exc}") from None
+        return patterns
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for field in UNSET_WHEN_EMPTY:  # `CXPULSE_KAFKA_SSL_CAFILE=` means "not set"
+                if data.get(field) == "":
+                    data[field] = None
+            secrets.mask_in_place(data, SECRET_FIELDS)
+            for field in ("kafka_sasl_password", "pseudonym_key"):
+                secrets.resolve_secret_file(data, field, f"{field}_file", ENV_PREFIX)
+        return data
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Self:
+        problems = security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+SECRET_FIELDS = ("kafka_sasl_password", "kafka_ssl_key_password", "pseudonym_key")
+UNSET_WHEN_EMPTY = (
+    *SECRET_FIELDS,
+    "kafka_sasl_username",
+    "kafka_sasl_password_file",
+    "kafka_ssl_cafile",
+    "kafka_ssl_certfile",
+    "kafka_ssl_keyfile",
+    "pseudonym_key_file",
+)
+MIN_PSEUDONYM_KEY_BYTES = 16
+
+
+def _env(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def split_patterns(text: str) -> tuple[str, ...]:
+    """Split at commas outside ``()``, ``[]`` and ``{}``, so ``\\d{2,4}`` stays one regex."""
+    patterns: list[str] = []
+    depth, start, escaped = 0, 0, False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            patterns.append(text[start:index])
+            start = index + 1
+    patterns.append(text[start:])
+    return tuple(pattern.strip() for pattern in patterns if pattern.strip())
+
+
+def security_problems(settings: Settings) -> list[str]:
+    """Inconsistent security settings, each as a sentence naming the variables to fix."""
+    problems: list[str] = []
+    protocol = settings.kafka_security_protocol
+    protocol_env = f"{_env('kafka_security_protocol')}={protocol}"
+    sasl = protocol.startswith("SASL_")
+    has_login = settings.kafka_sasl_username or settings.kafka_sasl_password
+    if sasl and not (settings.kafka_sasl_username and settings.kafka_sasl_password):
+        problems.append(
+            f"{protocol_env} needs {_env('kafka_sasl_username')} and "
+            f"{_env('kafka_sasl_password')} (or {_env('kafka_sasl_password_file')})"
+        )
+    if not sasl and has_login:
+        problems.append(
+            f"a SASL user or password is set but {protocol_env} does not log in: "
+            "use SASL_SSL (or SASL_PLAINTEXT)"
+        )
+    tls_files = {
+        "kafka_ssl_cafile": settings.kafka_ssl_cafile,
+        "kafka_ssl_certfile": settings.kafka_ssl_certfile,
+        "kafka_ssl_keyfile": settings.kafka_ssl_keyfile,
+    }
+    if not protocol.endswith("SSL") and any(tls_files.values()):
+        problems.append(
+            f"TLS files are set but {protocol_env} does not use TLS: use SSL or SASL_SSL"
+        )
+    problems.extend(_file_problems(tls_files))
+    if settings.kafka_ssl_keyfile and not settings.kafka_ssl_certfile:
+        problems.append(f"{_env('kafka_ssl_keyfile')} needs {_env('kafka_ssl_certfile')}")
+    if settings.kafka_ssl_key_password and not settings.kafka_ssl_certfile:
+        problems.append(f"{_env('kafka_ssl_key_password')} needs {_env('kafka_ssl_certfile')}")
+    key = settings.pseudonym_key
+    if settings.pseudonymise_customer_ids and key is None:
+        problems.append(
+            f"{_env('pseudonymise_customer_ids')}=true needs {_env('pseudonym_key')} "
+            f"(or {_env('pseudonym_key_file')})"
+        )
+    if key is not None and len(key.get_secret_value().encode()) < MIN_PSEUDONYM_KEY_BYTES:
+        problems.append(f"{_env('pseudonym_key')} must be at least {MIN_PSEUDONYM_KEY_BYTES} bytes")
+    return problems
+
+
+def _file_problems(files: dict[str, Path | None]) -> list[str]:
+    problems = []
+    for field, path in files.items():
+        if path is None:
+            continue
+        try:
+            secrets.require_readable_file(path, _env(field))
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _split(names: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in names.split(",") if name.strip())
 
 
 def _flag(name: str) -> str:

@@ -39,6 +39,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         settings.alerts_topic,
         settings.scores_topic,
         settings.insights_topic,
+        *(settings.raw_topic(source) for source in settings.enabled_adapters()),
     ]
     specs = [TopicSpec(name, plain) for name in names]
     specs.append(

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -54,16 +55,17 @@ class Worker:
     log_path: Path
     web_port: int
     process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
 
     def topic(self, name: str) -> str:
         return self.env[f"CXPULSE_{name.upper()}_TOPIC"]
 
     def start(self, ready_timeout_s: float = 90.0) -> None:
-        log = self.log_path.open("ab")
+        self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cxpulse.agents.cli", "worker"],
             env=self.env,
-            stdout=log,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
             start_new_session=True,
@@ -92,14 +94,16 @@ class Worker:
             return str(response.read().decode())
 
     def stop(self, sig: int = signal.SIGTERM, grace_s: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

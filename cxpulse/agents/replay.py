@@ -1,0 +1,146 @@
+"""``cxpulse replay FILE.jsonl``: the streaming computation, in-process, over a file of events.
+
+It is the reference the stream must match.  Events are scored per customer in file order,
+exactly as the customer agent scores them; the summaries are then grouped per entity and
+fed in ``(occurred_at, summary_id)`` order, one arrival order the stream may also produce.
+Entity windows hold only commutative aggregates, so any arrival order within the allowed
+lateness gives the same alerts (tests/unit/agents/test_replay.py shuffles to check it).
+
+Like the stream, the replay does not flush at the end of the input: contacts still open
+and windows not yet closed by a later summary produce nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from cxpulse.agents.decode import Rejection, decode_event
+from cxpulse.agents.scoring.config import ScoringConfig
+from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
+from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.agents.settings import Settings
+from cxpulse.schemas.events import Event
+from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    alerts: tuple[Alert, ...]
+    snapshots: tuple[ScoreSnapshot, ...]
+    events: int
+    duplicates: int
+    summaries: int
+    late_events: int
+
+
+def replay(
+    events: Iterable[Event], config: ScoringConfig, *, with_snapshots: bool = True
+) -> ReplayResult:
+    customers: dict[str, CustomerState] = {}
+    routed: defaultdict[tuple[EntityType, str], list[InteractionSummary]] = defaultdict(list)
+    alerts: list[Alert] = []
+    snapshots: list[ScoreSnapshot] = []
+    count = duplicates = summaries = late = 0
+    for event in events:
+        count += 1
+        state, emitted = score_customer_event(customers.get(event.customer_id), event, config)
+        customers[event.customer_id] = state
+        if emitted.duplicate:
+            duplicates += 1
+            continue
+        late += emitted.late_events
+        alerts.extend(emitted.alerts)
+        if with_snapshots:
+            snapshots.extend(emitted.snapshots)
+        for summary in emitted.summaries:
+            summaries += 1
+            for route in summary_routes(summary):
+                routed[route].append(summary)
+    for (entity_type, entity_id), entity_summaries in sorted(routed.items()):
+        entity: EntityState | None = None
+        for summary in sorted(entity_summaries, key=lambda s: s.sort_key):
+            entity, emitted = score_entity_summary(entity, entity_type, entity_id, summary, config)
+            alerts.extend(emitted.alerts)
+            if with_snapshots:
+                snapshots.extend(emitted.snapshots)
+    alerts.sort(key=lambda a: (a.occurred_at, a.alert_id))
+    return ReplayResult(tuple(alerts), tuple(snapshots), count, duplicates, summaries, late)
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="JSONL of canonical v1 events, one per line")
+    parser.add_argument(
+        "--alerts", type=Path, default=None, help="write alerts as JSONL here (default: stdout)"
+    )
+    parser.add_argument(
+        "--snapshots", type=Path, default=None, help="also write score snapshots as JSONL here"
+    )
+
+
+class _Reader:
+    """Valid events of a JSONL file; bad lines are reported on stderr and counted."""
+
+    def __init__(self, lines: Iterable[bytes], max_bytes: int, errors: IO[str]) -> None:
+        self.lines = lines
+        self.max_bytes = max_bytes
+        self.errors = errors
+        self.bad = 0
+
+    def __iter__(self) -> Iterator[Event]:
+        for number, line in enumerate(self.lines, start=1):
+            raw = line.strip()
+            if not raw:
+                continue
+            decoded = decode_event(raw, self.max_bytes)
+            if isinstance(decoded, Rejection):
+                self.bad += 1
+                print(
+                    f"replay: line {number}: {decoded.reason}: {decoded.message}", file=self.errors
+                )
+                continue
+            yield decoded
+
+
+def _write_jsonl(path: Path | None, items: Iterable[Alert | ScoreSnapshot]) -> None:
+    if path is None:
+        for item in items:
+            sys.stdout.write(item.to_json().decode() + "\n")
+        return
+    with path.open("wb") as out:
+        for item in items:
+            out.write(item.to_json() + b"\n")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        source = args.file.open("rb")
+    except OSError as exc:
+        print(f"replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with source:
+        reader = _Reader(source, settings.max_event_bytes, sys.stderr)
+        result = replay(
+            reader, settings.scoring_config(), with_snapshots=args.snapshots is not None
+        )
+    _write_jsonl(args.alerts, result.alerts)
+    if args.snapshots is not None:
+        _write_jsonl(args.snapshots, result.snapshots)
+    kinds = Counter(alert.kind for alert in result.alerts)
+    by_kind = ", ".join(f"{kind}={n}" for kind, n in sorted(kinds.items())) or "none"
+    print(
+        f"replay: {result.events} events ({result.duplicates} duplicates, {reader.bad} bad "
+        f"lines, {result.late_events} late), {result.summaries} summaries, "
+        f"{len(result.alerts)} alerts ({by_kind})",
+        file=sys.stderr,
+    )
+    return 0

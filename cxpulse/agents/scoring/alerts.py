@@ -1,0 +1,95 @@
+"""Alert policy: kinds, severities, deterministic ids and per (kind, entity) cooldown.
+
+``alert_id`` hashes what triggered the alert (kind, entity, and the triggering event id or
+the window start), never an arrival order or a wall clock: re-deriving an alert after a
+restart or in a replay gives the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from cxpulse.agents.scoring.config import ScoringConfig
+from cxpulse.agents.scoring.eventtime import from_us
+from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot, Severity
+
+JEOPARDY = "jeopardy"
+LOST = "lost"
+RECOVERED = "recovered"
+CORE_SERVICE_FAILURE = "core_service_failure"
+FAILURE_BURST = "failure_burst"
+CONSISTENCY_DROP = "consistency_drop"
+DAZZLE_MOMENT = "dazzle_moment"
+
+SEVERITY: dict[str, Severity] = {
+    JEOPARDY: Severity.CRITICAL,
+    LOST: Severity.CRITICAL,
+    FAILURE_BURST: Severity.CRITICAL,
+    CORE_SERVICE_FAILURE: Severity.WARNING,
+    CONSISTENCY_DROP: Severity.WARNING,
+    RECOVERED: Severity.INFO,
+    DAZZLE_MOMENT: Severity.INFO,
+}
+
+ALERT_ID_HEX = 32
+
+
+def alert_id(kind: str, entity_type: EntityType, entity_id: str, trigger: str) -> str:
+    material = "\x1f".join((kind, entity_type.value, entity_id, trigger)).encode()
+    return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX]
+
+
+def cooled_down(cooldowns: dict[str, int], kind: str, at_us: int, config: ScoringConfig) -> bool:
+    """True (and the cooldown restarts) if no alert of ``kind`` fired in the last cooldown."""
+    last = cooldowns.get(kind)
+    if last is not None and at_us - last < config.alert_cooldown_us:
+        return False
+    cooldowns[kind] = at_us if last is None else max(last, at_us)
+    return True
+
+
+def make_alert(
+    kind: str,
+    entity_type: EntityType,
+    entity_id: str,
+    *,
+    at_us: int,
+    trigger: str,
+    reason: str,
+    scores: Mapping[str, float],
+    thresholds: Mapping[str, float],
+    evidence: Iterable[str],
+) -> Alert:
+    # Built from trusted values: skip validation on the hot path.
+    return Alert.model_construct(
+        alert_id=alert_id(kind, entity_type, entity_id, trigger),
+        kind=kind,
+        severity=SEVERITY[kind],
+        entity_type=entity_type,
+        entity_id=entity_id,
+        occurred_at=from_us(at_us),
+        reason=reason,
+        scores=dict(scores),
+        thresholds=dict(thresholds),
+        evidence=list(evidence),
+    )
+
+
+def make_snapshot(
+    entity_type: EntityType,
+    entity_id: str,
+    *,
+    at_us: int,
+    event_id: str,
+    scores: Mapping[str, float],
+    labels: Mapping[str, str],
+) -> ScoreSnapshot:
+    return ScoreSnapshot.model_construct(
+        entity_type=entity_type,
+        entity_id=entity_id,
+        as_of=from_us(at_us),
+        event_id=event_id,
+        scores=dict(scores),
+        labels=dict(labels),
+    )

@@ -1,0 +1,53 @@
+"""Everything cxpulse remembers about one customer, as compact JSON for a changelog table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cxpulse.agents.scoring.assembly import DoneInteraction, OpenInteraction
+from cxpulse.agents.scoring.dazzle import NEUTRAL
+from cxpulse.agents.scoring.moments import DecayedMoments
+
+
+@dataclass(slots=True)
+class CustomerState:
+    customer_id: str
+    #: Latest event time seen for this customer.
+    watermark_us: int = 0
+    #: Recent event ids -> event time, oldest first (deduplication).
+    seen: dict[str, int] = field(default_factory=dict)
+    open: dict[str, OpenInteraction] = field(default_factory=dict)
+    #: Recently finished contacts, kept for the feedback grace period.
+    done: dict[str, DoneInteraction] = field(default_factory=dict)
+    #: Last contact that ended unresolved or abandoned (for repeat contacts).
+    unfinished_us: int | None = None
+    unfinished_event: str | None = None
+    # dazzle / de-dazzle
+    balance: float = 0.0
+    balance_us: int = 0
+    loyalty: str = NEUTRAL
+    last_dazzle_event: str | None = None
+    # report card
+    last_f_us: int | None = None
+    last_a_us: int | None = None
+    graded: int = 0
+    # consistency
+    moments: DecayedMoments = field(default_factory=dict)
+    moments_us: int = 0
+    consistency: float | None = None
+    interactions: int = 0
+    #: Alert kind -> event time of the last alert of that kind.
+    cooldowns: dict[str, int] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CustomerState:
+        fields: dict[str, Any] = orjson.loads(raw)
+        fields["open"] = {key: OpenInteraction(**value) for key, value in fields["open"].items()}
+        fields["done"] = {key: DoneInteraction(**value) for key, value in fields["done"].items()}
+        return cls(**fields)

@@ -1,0 +1,345 @@
+"""Agent, queue and service scoring over event-time tumbling windows.
+
+Each summary lands in the window of its ``occurred_at_us``; a window holds only commutative
+integer aggregates, so its content does not depend on the order in which summaries of
+different customers arrive.  A window closes, is scored and may alert, when the entity sees
+a summary at or after ``window end + allowed lateness``.  A summary for an already closed
+window is *late*: counted, otherwise ignored.  Replay and stream agree as long as summaries
+reach an entity at most ``allowed_lateness_minutes`` of event time out of order (the
+bounded-disorder assumption, docs/scoring.md).
+
+``score_entity_summary`` takes ownership of ``state`` (updated in place and returned).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cxpulse.agents.scoring.alerts import (
+    CONSISTENCY_DROP,
+    FAILURE_BURST,
+    cooled_down,
+    make_alert,
+    make_snapshot,
+)
+from cxpulse.agents.scoring.config import ScoringConfig
+from cxpulse.agents.scoring.consistency import (
+    AGENT_EXPERIENCE,
+    SPREAD_METRICS,
+    WHOLE_EXPERIENCE,
+    Consistency,
+    consistency,
+    summary_samples,
+    update_baseline,
+)
+from cxpulse.agents.scoring.emitted import Emitted
+from cxpulse.agents.scoring.eventtime import from_us
+from cxpulse.agents.scoring.moments import FixedSums, MetricStats, add_fixed, fixed_stats
+from cxpulse.agents.scoring.report_card import A, F
+from cxpulse.agents.scoring.summary import INTERACTION, PROMISE, InteractionSummary
+from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
+
+__all__ = ["EntityState", "score_entity_summary", "summary_routes"]
+
+#: Entities whose experience consistency is scored, and those watched for failure bursts.
+CONSISTENCY_ENTITIES = frozenset({EntityType.AGENT, EntityType.QUEUE})
+BURST_ENTITIES = frozenset({EntityType.QUEUE, EntityType.SERVICE})
+
+Evidence = list[tuple[int, str]]
+
+
+@dataclass(slots=True)
+class Window:
+    start_us: int
+    interactions: int = 0
+    failures: int = 0
+    dazzled: int = 0
+    promises: int = 0
+    sums: FixedSums = field(default_factory=dict)
+    #: The earliest (time, event id) of failures and of all summaries, bounded.
+    failure_evidence: Evidence = field(default_factory=list)
+    evidence: Evidence = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EntityState:
+    entity_type: str
+    entity_id: str
+    watermark_us: int = 0
+    #: Every window ending at or before this time is closed.
+    closed_through_us: int = 0
+    windows: list[Window] = field(default_factory=list)
+    baseline: dict[str, float] = field(default_factory=dict)
+    windows_closed: int = 0
+    late: int = 0
+    #: Smoothed consistency (0-100) over the windows with enough contacts.
+    consistency: float | None = None
+    #: A consistency_drop was raised and the score has not recovered since.
+    below: bool = False
+    cooldowns: dict[str, int] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> EntityState:
+        fields: dict[str, Any] = orjson.loads(raw)
+        fields["windows"] = [_window_from_json(window) for window in fields["windows"]]
+        return cls(**fields)
+
+
+def _window_from_json(fields: dict[str, Any]) -> Window:
+    fields["failure_evidence"] = [tuple(item) for item in fields["failure_evidence"]]
+    fields["evidence"] = [tuple(item) for item in fields["evidence"]]
+    return Window(**fields)
+
+
+def summary_routes(summary: InteractionSummary) -> list[tuple[EntityType, str]]:
+    """The entities a summary updates: its agent and queue, or the service of a promise."""
+    if summary.kind == PROMISE:
+        return [(EntityType.SERVICE, summary.service_id)] if summary.service_id else []
+    routes = []
+    if summary.agent_id:
+        routes.append((EntityType.AGENT, summary.agent_id))
+    if summary.queue_id:
+        routes.append((EntityType.QUEUE, summary.queue_id))
+    return routes
+
+
+def _keep_earliest(evidence: Evidence, item: tuple[int, str], limit: int) -> None:
+    """Keep the ``limit`` smallest items: the same set whatever the insertion order."""
+    if len(evidence) >= limit and item >= evidence[-1]:
+        return
+    bisect.insort(evidence, item)
+    del evidence[limit:]
+
+
+def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> None:
+    item = (summary.occurred_at_us, summary.event_id)
+    failed = False
+    if summary.kind == INTERACTION:
+        window.interactions += 1
+        failed = summary.grade == F
+        window.dazzled += summary.grade == A
+    elif summary.kind == PROMISE:
+        window.promises += 1
+        failed = not summary.promise_kept
+    if failed:
+        window.failures += 1
+        _keep_earliest(window.failure_evidence, item, config.evidence_max)
+    _keep_earliest(window.evidence, item, config.evidence_max)
+    for name, value in summary_samples(summary, config):
+        add_fixed(window.sums, name, value)
+
+
+def _window_for(state: EntityState, start_us: int) -> Window:
+    windows = state.windows
+    for index in range(len(windows) - 1, -1, -1):
+        if windows[index].start_us == start_us:
+            return windows[index]
+        if windows[index].start_us < start_us:
+            window = Window(start_us)
+            windows.insert(index + 1, window)
+            return window
+    window = Window(start_us)
+    windows.insert(0, window)
+    return window
+
+
+class _Closer:
+    """Scores closed windows of one entity, in window order, and collects the outputs."""
+
+    def __init__(self, state: EntityState, entity_type: EntityType, config: ScoringConfig) -> None:
+        self.state = state
+        self.entity_type = entity_type
+        self.config = config
+        self.alerts: list[Alert] = []
+        self.snapshots: list[ScoreSnapshot] = []
+        self.consistency: list[tuple[EntityType, str, float]] = []
+
+    def close(self, window: Window) -> None:
+        state, config = self.state, self.config
+        stats = fixed_stats(window.sums)
+        scores = self._window_scores(window, stats)
+        if self.entity_type in CONSISTENCY_ENTITIES and window.interactions:
+            profile = AGENT_EXPERIENCE if self.entity_type == EntityType.AGENT else WHOLE_EXPERIENCE
+            result = consistency(stats, state.baseline, config, profile)
+            scores |= {
+                "window_consistency": result.score,
+                "instability": result.instability,
+                "drift": result.drift,
+                "breach": result.breach,
+            }
+            if window.interactions >= config.entity_min_samples:
+                previous = state.consistency
+                state.consistency = (
+                    result.score
+                    if previous is None
+                    else previous + config.score_smoothing * (result.score - previous)
+                )
+                scores["consistency"] = state.consistency
+                self.consistency.append((self.entity_type, state.entity_id, state.consistency))
+                self._consistency_alert(window, result, state.consistency)
+            update_baseline(state.baseline, stats, config)
+        if self.entity_type in BURST_ENTITIES:
+            self._burst_alert(window)
+        state.windows_closed += 1
+        end = window.start_us + config.entity_window_us
+        self.snapshots.append(
+            make_snapshot(
+                self.entity_type,
+                state.entity_id,
+                at_us=end,
+                event_id=_window_id(window.start_us),
+                scores=scores,
+                labels={
+                    "window_start": from_us(window.start_us).isoformat(),
+                    "window_end": from_us(end).isoformat(),
+                },
+            )
+        )
+
+    @staticmethod
+    def _window_scores(window: Window, stats: dict[str, MetricStats]) -> dict[str, float]:
+        total = window.interactions + window.promises
+        scores = {
+            "interactions": float(window.interactions),
+            "promises": float(window.promises),
+            "failures": float(window.failures),
+            "failure_rate": window.failures / total if total else 0.0,
+            "dazzled": float(window.dazzled),
+        }
+        for name in SPREAD_METRICS:
+            metric = stats.get(name)
+            if metric is not None:
+                scores[f"{name}_mean"] = metric.mean
+                scores[f"{name}_sd"] = metric.sd
+        return scores
+
+    def _alert(
+        self,
+        kind: str,
+        window: Window,
+        *,
+        reason: str,
+        scores: dict[str, float],
+        thresholds: dict[str, float],
+        evidence: Evidence,
+    ) -> bool:
+        end = window.start_us + self.config.entity_window_us
+        if not cooled_down(self.state.cooldowns, kind, end, self.config):
+            return False
+        self.alerts.append(
+            make_alert(
+                kind,
+                self.entity_type,
+                self.state.entity_id,
+                at_us=end,
+                trigger=_window_id(window.start_us),
+                reason=reason,
+                scores=scores,
+                thresholds=thresholds,
+                evidence=[event_id for _, event_id in evidence],
+            )
+        )
+        return True
+
+    def _consistency_alert(self, window: Window, result: Consistency, smoothed: float) -> None:
+        """Alert once when the smoothed score falls below the threshold, again only after
+        it has recovered."""
+        state, config = self.state, self.config
+        threshold = config.consistency_alert_threshold
+        if smoothed >= threshold:
+            state.below = False
+            return
+        if state.below:
+            return
+        name = f"{self.entity_type.value} {state.entity_id}"
+        state.below = self._alert(
+            CONSISTENCY_DROP,
+            window,
+            reason=f"The experience delivered by {name} became unpredictable: consistency "
+            f"{smoothed:.1f} < {threshold:.0f} after the window from "
+            f"{from_us(window.start_us).isoformat()}, which scored {result.score:.1f} over "
+            f"{window.interactions} contacts (instability {result.instability:.2f}, drift "
+            f"from baseline {result.drift:.2f}, failures and broken service level "
+            f"{result.breach:.2f}).",
+            scores={
+                "consistency": smoothed,
+                "window_consistency": result.score,
+                "instability": result.instability,
+                "drift": result.drift,
+                "breach": result.breach,
+                "interactions": float(window.interactions),
+            },
+            thresholds={"consistency": threshold, "min_samples": float(config.entity_min_samples)},
+            evidence=window.evidence,
+        )
+
+    def _burst_alert(self, window: Window) -> None:
+        config = self.config
+        total = window.interactions + window.promises
+        rate = window.failures / total if total else 0.0
+        if window.failures < config.burst_min_failures or rate < config.burst_min_rate:
+            return
+        name = f"{self.entity_type.value} {self.state.entity_id}"
+        self._alert(
+            FAILURE_BURST,
+            window,
+            reason=f"Core service failures burst on {name}: {window.failures} of {total} "
+            f"({rate:.0%}) failed in the window from {from_us(window.start_us).isoformat()} "
+            f"(thresholds {config.burst_min_failures} and {config.burst_min_rate:.0%}).",
+            scores={
+                "failures": float(window.failures),
+                "total": float(total),
+                "failure_rate": rate,
+            },
+            thresholds={
+                "min_failures": float(config.burst_min_failures),
+                "min_rate": config.burst_min_rate,
+            },
+            evidence=window.failure_evidence,
+        )
+
+
+def _window_id(start_us: int) -> str:
+    return f"window:{from_us(start_us).isoformat()}"
+
+
+def score_entity_summary(
+    state: EntityState | None,
+    entity_type: EntityType,
+    entity_id: str,
+    summary: InteractionSummary,
+    config: ScoringConfig,
+) -> tuple[EntityState, Emitted]:
+    if state is None:
+        state = EntityState(entity_type.value, entity_id)
+    width = config.entity_window_us
+    at_us = summary.occurred_at_us
+    start = at_us - at_us % width
+    if start + width <= state.closed_through_us:
+        state.late += 1
+        return state, Emitted(late_summaries=1)
+    _add(_window_for(state, start), summary, config)
+    if at_us <= state.watermark_us:
+        return state, Emitted()
+    state.watermark_us = at_us
+    closable = (at_us - config.allowed_lateness_us) // width * width
+    if closable <= state.closed_through_us:
+        return state, Emitted()
+    state.closed_through_us = closable
+    closer = _Closer(state, entity_type, config)
+    windows = state.windows
+    while windows and windows[0].start_us + width <= closable:
+        closer.close(windows.pop(0))
+    return state, Emitted(
+        alerts=tuple(closer.alerts),
+        snapshots=tuple(closer.snapshots),
+        consistency=tuple(closer.consistency),
+        windows_closed=len(closer.snapshots),
+    )

@@ -1,0 +1,64 @@
+"""What the customer scorer tells the agent, queue and service scorers.
+
+A summary is emitted at the event that made it final, and its ``occurred_at_us`` is that
+event's time, so summaries reach the entity scorers in (nearly) event-time order:
+
+- ``interaction``: a finished contact (at ``interaction.ended``, or at the customer's first
+  event after the contact timed out);
+- ``followup``: feedback or customer sentiment that arrived after the contact ended, within
+  the feedback grace period (it only carries the new ratings);
+- ``promise``: a ``service.promise_kept`` / ``service.promise_broken`` for a service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+INTERACTION = "interaction"
+FOLLOWUP = "followup"
+PROMISE = "promise"
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionSummary:
+    summary_id: str = ""
+    kind: str = INTERACTION
+    event_id: str = ""
+    customer_id: str = ""
+    occurred_at_us: int = 0
+    interaction_id: str | None = None
+    started_at_us: int | None = None
+    channel: str | None = None
+    queue_id: str | None = None
+    agent_id: str | None = None
+    service_id: str | None = None
+    outcome: str | None = None
+    wait_seconds: float | None = None
+    handle_seconds: float | None = None
+    hold_seconds: float | None = None
+    transfers: int | None = None
+    repeat: bool = False
+    csat: int | None = None
+    effort: int | None = None
+    nps: int | None = None
+    sentiment: float | None = None
+    grade: str | None = None
+    grade_reason: str | None = None
+    promise_kept: bool | None = None
+    evidence: tuple[str, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> InteractionSummary:
+        fields: dict[str, Any] = orjson.loads(raw)
+        fields["evidence"] = tuple(fields["evidence"])
+        return cls(**fields)
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (self.occurred_at_us, self.summary_id)

@@ -1,0 +1,52 @@
+"""Agents: a platform's raw payloads -> canonical events keyed by customer | dead letters.
+
+One agent per enabled source, each on its own raw topic.  The pure adapter does the
+mapping; this module only wires it between topics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cxpulse.agents.adapters import ADAPTERS, Adapter, AdapterError
+from cxpulse.agents.decode import Rejection, check_size
+from cxpulse.agents.ingest import send_dead_letter
+from cxpulse.agents.pipeline import Pipeline
+from cxpulse.schemas.events import event_to_json
+
+
+def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: Any) -> None:
+    settings, metrics = pipeline.settings, pipeline.metrics
+    stage = f"adapter:{source}"
+    within = settings.batch_within_ms / 1000
+
+    @pipeline.app.agent(topic, name=f"cxpulse.adapter.{source}")
+    async def adapt(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=within):
+            started = time.perf_counter()
+            for record in batch:
+                message = record.message
+                oversized = check_size(message.value, settings.max_event_bytes)
+                if oversized is not None:
+                    await send_dead_letter(pipeline, message, oversized, stage)
+                    continue
+                try:
+                    events = adapter(message.value)
+                except AdapterError as exc:
+                    rejection = Rejection(exc.reason, f"{source}: {exc.message}")
+                    await send_dead_letter(pipeline, message, rejection, stage)
+                    continue
+                for event in events:
+                    await pipeline.events_topic.send(
+                        key=event.customer_id.encode(), value=event_to_json(event)
+                    )
+                    metrics.events.labels(
+                        event.type, event.source or source, event.channel or ""
+                    ).inc()
+            metrics.processing.labels(stage).observe(time.perf_counter() - started)
+
+
+def register(pipeline: Pipeline) -> None:
+    for source in pipeline.settings.enabled_adapters():
+        _register_source(pipeline, source, ADAPTERS[source], pipeline.raw_topics[source])

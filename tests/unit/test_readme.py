@@ -1,0 +1,26 @@
+"""The README is part of the product: it must stay true to the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cxpulse.agents.cli import COMMANDS
+from cxpulse.agents.settings import Settings
+from cxpulse.schemas.events import EVENT_TYPES
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_setting_is_documented_with_its_env_var_and_default() -> None:
+    for name, info in Settings.model_fields.items():
+        row = next((line for line in README.splitlines() if f"`CXPULSE_{name.upper()}`" in line),
+                   None)
+        assert row is not None, f"CXPULSE_{name.upper()} missing from the README"
+        assert str(info.default) in row or repr(info.default) in row, row
+
+
+def test_every_event_type_and_command_is_documented() -> None:
+    for event_type in EVENT_TYPES:
+        assert f"`{event_type}`" in README
+    for command in [*COMMANDS, "adapt", "schema"]:
+        assert f"cxpulse {command}" in README
