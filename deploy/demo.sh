@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole pipeline on one machine: a local Kafka broker, a `cxpulse worker`, the seeded
 # simulator producing contact-center traffic, and `cxpulse tail` printing the alerts.
-# Ctrl-C stops everything the demo started (the broker too, unless it was already running).
+# Ctrl-C stops everything the demo started.  Unless a broker already listens on the port, the
+# demo starts its own, fresh every run (data in var/demo/kafka), and stops it at the end.
 #
 # Environment:
 #   DEMO_SECONDS=N   stop by itself after N seconds; exit 1 if no alert was shown by then
@@ -72,19 +73,28 @@ stop_group() {
 }
 
 STARTED_KAFKA=0
+TAIL_PID=""
 # Runs to the end even if the terminal or a pipe reading our output is gone.
 cleanup() {
   trap - EXIT
   trap '' INT TERM PIPE
+  if [[ -n "$TAIL_PID" ]]; then
+    kill -TERM "$TAIL_PID" 2>/dev/null || true
+    say "$(alerts_shown) alerts shown (also in $RUN_DIR/alerts.log)" || true
+  fi
   say "stopping the simulator and the worker" || true
   stop_group simulator
   stop_group worker
   if ((STARTED_KAFKA)); then
-    "$KAFKA" stop || true
+    KAFKA_DATA_DIR="$RUN_DIR/kafka" "$KAFKA" stop || true
   fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+alerts_shown() {
+  grep -c . "$RUN_DIR/alerts.log" 2>/dev/null || true
+}
 
 worker_ready() {
   "$BIN/python" - "http://127.0.0.1:$WEB_PORT/readyz" <<'PY'
@@ -102,10 +112,13 @@ PY
 # --- the demo ---------------------------------------------------------------------------------
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then
-  say "using the Kafka broker already listening on 127.0.0.1:$KAFKA_PORT"
+  say "using the Kafka broker already listening on 127.0.0.1:$KAFKA_PORT; it keeps the state" \
+    "of earlier runs, so the same DEMO_SEED replays events the pipeline has already seen"
 else
-  say "starting Kafka on 127.0.0.1:$KAFKA_PORT"
-  "$KAFKA" start
+  # A broker of its own, fresh every run: the same seed tells the same story.
+  say "starting a fresh Kafka broker on 127.0.0.1:$KAFKA_PORT (data: $RUN_DIR/kafka)"
+  rm -rf "$CXPULSE_DATA_DIR"
+  KAFKA_DATA_DIR="$RUN_DIR/kafka" KAFKA_CLEAN=1 "$KAFKA" start
   STARTED_KAFKA=1
 fi
 
@@ -125,17 +138,23 @@ say "simulating $RATE events/s (seed $SEED, log: $RUN_DIR/simulator.log); alerts
 spawn simulator bash -c 'sleep 2; exec "$@"' simulator \
   "$BIN/cxpulse" simulate --rate "$RATE" --count 0 --seed "$SEED"
 
+# `cxpulse tail` runs in the background so that this loop can also notice a worker that stops
+# and the end of DEMO_SECONDS; Ctrl-C lands in the trap above.
+"$BIN/cxpulse" tail > >(tee -i "$RUN_DIR/alerts.log") &
+TAIL_PID=$!
+deadline=$((SECONDS + ${SECONDS_LIMIT:-0}))
+while kill -0 "$TAIL_PID" 2>/dev/null; do
+  if ! group_alive worker; then
+    tail -n 30 "$RUN_DIR/worker.log" >&2
+    die "the worker stopped (log above, full log in $RUN_DIR/worker.log)"
+  fi
+  if [[ -n "$SECONDS_LIMIT" ]] && ((SECONDS >= deadline)); then
+    (($(alerts_shown) > 0)) ||
+      die "no alert within $SECONDS_LIMIT s; see $RUN_DIR/worker.log"
+    exit 0
+  fi
+  sleep 1
+done
 tail_status=0
-if [[ -n "$SECONDS_LIMIT" ]]; then
-  timeout --foreground -s INT "$SECONDS_LIMIT" "$BIN/cxpulse" tail | tee -i "$RUN_DIR/alerts.log" ||
-    tail_status=$?
-else
-  "$BIN/cxpulse" tail | tee -i "$RUN_DIR/alerts.log" || tail_status=$?
-fi
-
-alerts=$(grep -c . "$RUN_DIR/alerts.log" || true)
-say "$alerts alerts shown (also in $RUN_DIR/alerts.log)"
-if [[ -n "$SECONDS_LIMIT" ]]; then
-  ((tail_status == 0 || tail_status == 124)) || die "cxpulse tail failed (exit $tail_status)"
-  ((alerts > 0)) || die "no alert within $SECONDS_LIMIT s; see $RUN_DIR/worker.log"
-fi
+wait "$TAIL_PID" || tail_status=$?
+((tail_status == 0)) || die "cxpulse tail stopped (exit $tail_status)"

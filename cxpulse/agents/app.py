@@ -13,8 +13,10 @@ from typing import Any
 import faust
 
 from cxpulse.agents import ingest, scorer, vendor_ingest, web
+from cxpulse.agents.kafka_security import faust_broker_kwargs
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
+from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
 
 RAW = "raw"
@@ -28,11 +30,9 @@ def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_serializer=RAW, value_serializer=RAW)
 
 
-def _raw_schema() -> faust.Schema:
+def _raw_schema() -> faust.Schema[bytes, bytes]:
     """Tables hold bytes: scoring state serialises itself (compact, versioned JSON)."""
-    return faust.Schema(
-        key_type=bytes, value_type=bytes, key_serializer=RAW, value_serializer=RAW
-    )
+    return faust.Schema(key_type=bytes, value_type=bytes, key_serializer=RAW, value_serializer=RAW)
 
 
 def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
@@ -55,11 +55,13 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
         web_in_thread=False,
         autodiscover=False,
         table_standby_replicas=0,
+        **faust_broker_kwargs(settings),
     )
     pipeline = Pipeline(
         app=app,
         settings=settings,
         metrics=metrics,
+        redactor=Redactor.from_settings(settings),
         input_topic=_raw_topic(app, settings.input_topic),
         events_topic=_raw_topic(app, settings.events_topic),
         summaries_topic=_raw_topic(app, settings.summaries_topic),

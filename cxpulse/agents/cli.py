@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from cxpulse.agents import adapt, replay, schema_cmd, simulate_kafka, tail
+from cxpulse.agents.kafka_security import hide_sasl_payloads_in_logs
 from cxpulse.agents.settings import Settings, add_settings_arguments, settings_from_args
 from cxpulse.agents.topics import BrokerUnavailable, ensure_topics
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    hide_sasl_payloads_in_logs()
     args = build_parser().parse_args(argv)
     if args.command == "adapt":
         return adapt.run(args)

@@ -53,7 +53,9 @@ def register(pipeline: Pipeline) -> None:
                     await send_dead_letter(pipeline, message, result, STAGE)
                     continue
                 await pipeline.events_topic.send(
-                    key=result.customer_id.encode(), value=message.value
+                    key=result.customer_id.encode(),
+                    value=message.value,
+                    timestamp=message.timestamp,  # keeps the producer's time for latency
                 )
                 metrics.events.labels(result.type, result.source or "", result.channel or "").inc()
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)

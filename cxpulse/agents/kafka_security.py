@@ -11,6 +11,7 @@ certificate must end the command with a sentence an operator can act on.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 from typing import Any
@@ -113,6 +114,20 @@ def faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
+class _HideSaslPayloads(logging.Filter):
+    """aiokafka logs each request at DEBUG, SASL ones too: with PLAIN, that is the password."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG or "sasl_auth_bytes" not in record.getMessage()
+
+
+def hide_sasl_payloads_in_logs() -> None:
+    """Drop aiokafka's DEBUG lines that carry SASL payloads (idempotent; call at startup)."""
+    logger = logging.getLogger("aiokafka.conn")
+    if not any(isinstance(existing, _HideSaslPayloads) for existing in logger.filters):
+        logger.addFilter(_HideSaslPayloads())
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     current: BaseException | None = exc
@@ -153,8 +168,9 @@ def _classify(
         if isinstance(error, ssl.SSLCertVerificationError):
             return _SAYS_MUCH, _certificate_problem(error, where)
         if isinstance(error, ssl.SSLError):
+            reason = getattr(error, "reason", None) or error
             return _SAYS_SOME, (
-                f"TLS handshake with Kafka at {where} failed ({error.reason or error}): the "
+                f"TLS handshake with Kafka at {where} failed ({reason}): the "
                 f"listener may not speak TLS or may require a client certificate "
                 f"({_env('kafka_ssl_certfile')}); {protocol_hint}"
             )

@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from cxpulse.agents.metrics import Metrics
+from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
 
 
@@ -18,6 +19,7 @@ class Pipeline:
     app: faust.App
     settings: Settings
     metrics: Metrics
+    redactor: Redactor
     input_topic: Any
     events_topic: Any
     summaries_topic: Any

@@ -1,40 +1,68 @@
-"""Send what the scoring code emitted to the output topics, and count it."""
+"""Send what the scoring code emitted to the output topics, and count it.
+
+End-to-end latency is measured from ``received_at``: the Kafka timestamp the producer gave
+the input record, carried along on the internal topics.  Event time (``occurred_at``) is
+not used for it: a replayed backlog or a time-lapse simulation has event times far from
+the wall clock, and the pipeline's own delay is what operators need to see.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.routes import route_key
 from cxpulse.agents.scoring.emitted import Emitted
 from cxpulse.agents.scoring.entity import summary_routes
 
+LANE_HEADER = "cxpulse-lane"
 
-async def publish(pipeline: Pipeline, emitted: Emitted) -> None:
+
+def lane_header(lane: int) -> dict[str, bytes]:
+    """Summaries carry the customer partition they came from: the entity scorer keeps a
+    watermark per lane so its windows close only when every lane has moved past them."""
+    return {LANE_HEADER: str(lane).encode()}
+
+
+def lane_of(headers: Any) -> int:
+    items = headers.items() if isinstance(headers, dict) else (headers or ())
+    for name, value in items:
+        if name == LANE_HEADER:
+            return int(value)
+    return 0
+
+
+async def publish(
+    pipeline: Pipeline, emitted: Emitted, received_at: float | None, lane: int = 0
+) -> None:
     metrics = pipeline.metrics
     if emitted.duplicate:
         metrics.duplicates.inc()
         return
-    now = time.time()
+    latency = max(0.0, time.time() - received_at) if received_at else None
     _count(pipeline, emitted)
-    for alert in emitted.alerts:
+    for raw_alert in emitted.alerts:
+        alert = pipeline.redactor.alert(raw_alert)
         await pipeline.alerts_topic.send(key=alert.entity_id.encode(), value=alert.to_json())
         metrics.alerts.labels(alert.kind, alert.severity.value).inc()
-        metrics.end_to_end_latency.labels("alert").observe(
-            max(0.0, now - alert.occurred_at.timestamp())
-        )
+        if latency is not None:
+            metrics.end_to_end_latency.labels("alert").observe(latency)
     if pipeline.settings.emit_snapshots:
-        for snapshot in emitted.snapshots:
+        for raw_snapshot in emitted.snapshots:
+            snapshot = pipeline.redactor.snapshot(raw_snapshot)
             await pipeline.scores_topic.send(
                 key=snapshot.entity_id.encode(), value=snapshot.to_json()
             )
-            metrics.end_to_end_latency.labels("score").observe(
-                max(0.0, now - snapshot.as_of.timestamp())
-            )
+            if latency is not None:
+                metrics.end_to_end_latency.labels("score").observe(latency)
     for summary in emitted.summaries:
         for entity_type, entity_id in summary_routes(summary):
             await pipeline.summaries_topic.send(
-                key=route_key(entity_type, entity_id), value=summary.to_bytes()
+                key=route_key(entity_type, entity_id),
+                value=summary.to_bytes(),
+                timestamp=received_at,
+                headers=lane_header(lane),
             )
 
 

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
+
 if TYPE_CHECKING:
     from cxpulse.agents.settings import Settings
 
@@ -293,3 +295,21 @@ class Redactor:
         if self.pseudonym_key is None:
             return customer_id
         return pseudonymise(customer_id, self.pseudonym_key)
+
+    def _entity_id(self, entity_type: EntityType, entity_id: str) -> str:
+        return self.customer_id(entity_id) if entity_type is EntityType.CUSTOMER else entity_id
+
+    def alert(self, alert: Alert) -> Alert:
+        """The alert as it may leave the pipeline (stream and replay alike)."""
+        return alert.model_copy(
+            update={
+                "reason": self.text(alert.reason),
+                "entity_id": self._entity_id(alert.entity_type, alert.entity_id),
+            }
+        )
+
+    def snapshot(self, snapshot: ScoreSnapshot) -> ScoreSnapshot:
+        entity_id = self._entity_id(snapshot.entity_type, snapshot.entity_id)
+        if entity_id == snapshot.entity_id:
+            return snapshot
+        return snapshot.model_copy(update={"entity_id": entity_id})

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from cxpulse.agents.decode import Rejection, decode_event
+from cxpulse.agents.redact import Redactor
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
@@ -132,9 +133,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         result = replay(
             reader, settings.scoring_config(), with_snapshots=args.snapshots is not None
         )
-    _write_jsonl(args.alerts, result.alerts)
+    redactor = Redactor.from_settings(settings)
+    _write_jsonl(args.alerts, (redactor.alert(alert) for alert in result.alerts))
     if args.snapshots is not None:
-        _write_jsonl(args.snapshots, result.snapshots)
+        _write_jsonl(args.snapshots, (redactor.snapshot(s) for s in result.snapshots))
     kinds = Counter(alert.kind for alert in result.alerts)
     by_kind = ", ".join(f"{kind}={n}" for kind, n in sorted(kinds.items())) or "none"
     print(

@@ -7,15 +7,17 @@ so a busy customer costs one table write per batch, not one per event.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from faust.streams import _current_event as CURRENT_EVENT
 from pydantic import ValidationError
 
 from cxpulse.agents.decode import Rejection
 from cxpulse.agents.ingest import send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.publish import publish
+from cxpulse.agents.publish import lane_of, publish
 from cxpulse.agents.routes import parse_route_key
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary
@@ -33,17 +35,22 @@ def _loader(table: Any, decode: Callable[[bytes], State]) -> Callable[[bytes], S
     return load
 
 
-def save(stream: Any, table: Any, states: dict[bytes, tuple[Any, Any]]) -> None:
+def save(table: Any, states: dict[bytes, tuple[Any, Any]]) -> None:
     """Write each key's final state of the batch once.
 
-    faust files a table write under the partition of the stream's *current* event, which
-    inside ``take_events`` is whatever arrived last.  Pointing it at the record that last
-    touched the key keeps every key's state (store and changelog) on its own partition.
+    faust files a table write under the partition of the *current* event (a context
+    variable), which inside ``take_events`` is whatever the stream read last.  Pointing it
+    at the record that last touched the key keeps every key's state (store and changelog)
+    on that key's partition.  Only this task's context changes: the stream's background
+    reader runs in its own task and keeps its own current event.
     """
-    for key, (state, record) in states.items():
-        stream._set_current_event(record)
-        table[key] = state.to_bytes()
-    stream._set_current_event(None)
+    token = CURRENT_EVENT.set(None)
+    try:
+        for key, (state, record) in states.items():
+            CURRENT_EVENT.set(weakref.ref(record))
+            table[key] = state.to_bytes()
+    finally:
+        CURRENT_EVENT.reset(token)
 
 
 def register(pipeline: Pipeline) -> None:
@@ -73,8 +80,9 @@ def register(pipeline: Pipeline) -> None:
                 state = states[key][0] if key in states else load_customer(key)
                 new_state, emitted = score_customer_event(state, event, config)
                 states[key] = (new_state, record)
-                await publish(pipeline, emitted)
-            save(stream, customers, states)
+                await publish(pipeline, emitted, message.timestamp, lane=message.partition)
+                metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+            save(customers, states)
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
@@ -89,9 +97,9 @@ def register(pipeline: Pipeline) -> None:
                 summary = InteractionSummary.from_bytes(message.value)
                 state = states[key][0] if key in states else load_entity(key)
                 new_state, emitted = score_entity_summary(
-                    state, entity_type, entity_id, summary, config
+                    state, entity_type, entity_id, summary, config, lane=lane_of(message.headers)
                 )
                 states[key] = (new_state, record)
-                await publish(pipeline, emitted)
-            save(stream, entities, states)
+                await publish(pipeline, emitted, message.timestamp)
+            save(entities, states)
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

@@ -17,15 +17,16 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cxpulse.agents import secrets
-from cxpulse.agents.scoring.config import ScoringConfig
-
 from cxpulse.agents.adapters import ADAPTERS
+from cxpulse.agents.scoring.config import ScoringConfig
 
 ENV_PREFIX = "CXPULSE_"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", hide_input_in_errors=True
+    )
 
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap: str = Field(
@@ -330,6 +331,10 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _metavar(annotation: Any) -> str:
+    return "N" if annotation is int else "X"
+
+
 def _arg_type(info: FieldInfo) -> dict[str, Any]:
     annotation = info.annotation
     if get_origin(annotation) is Literal:
@@ -337,8 +342,8 @@ def _arg_type(info: FieldInfo) -> dict[str, Any]:
     if annotation is bool:
         return {"action": argparse.BooleanOptionalAction}
     if annotation in (int, float):
-        return {"type": annotation}
-    return {"type": str}
+        return {"type": annotation, "metavar": _metavar(annotation)}
+    return {"type": str, "metavar": "TEXT"}
 
 
 def add_settings_arguments(

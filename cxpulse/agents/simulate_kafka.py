@@ -22,8 +22,14 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from cxpulse.agents.kafka_security import (
+    KafkaAccessError,
+    aiokafka_security_kwargs,
+    check_broker_access,
+)
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.simulate import DEFAULT_START, GroundTruth, Json, Simulation, SimulationConfig
+from cxpulse.agents.topics import BrokerUnavailable
 
 DEFAULT_RATE = 200.0
 DEFAULT_COUNT = 10_000
@@ -33,10 +39,6 @@ CONNECT_TIMEOUT_S = 15.0
 #: Unpaced runs send (and await acknowledgement of) this many events at a time.
 UNPACED_CHUNK = 5_000
 _DEFAULTS = SimulationConfig()
-
-
-class BrokerUnavailable(RuntimeError):
-    """The Kafka broker could not be reached in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +81,14 @@ class _KafkaSink:
             linger_ms=5,
             max_batch_size=256 * 1024,
             request_timeout_ms=int(CONNECT_TIMEOUT_S * 1000),
+            **aiokafka_security_kwargs(settings),
         )
 
     async def start(self) -> None:
+        try:
+            await check_broker_access(self._settings, CONNECT_TIMEOUT_S)
+        except KafkaAccessError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
         try:
             await asyncio.wait_for(self._producer.start(), CONNECT_TIMEOUT_S)
         except (TimeoutError, KafkaError, OSError) as exc:

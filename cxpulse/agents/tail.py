@@ -11,6 +11,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 
+from cxpulse.agents.kafka_security import (
+    KafkaAccessError,
+    aiokafka_security_kwargs,
+    check_broker_access,
+)
 from cxpulse.agents.settings import Settings
 
 SEVERITY_MARK = {"critical": "!!", "warning": "! ", "info": "  "}
@@ -61,7 +66,9 @@ async def follow(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if args.from_beginning else "latest",
+        **aiokafka_security_kwargs(settings),
     )
+    await check_broker_access(settings)
     await consumer.start()
     seen = 0
     try:
@@ -86,9 +93,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(follow(settings, args, sys.stdout))
     except KeyboardInterrupt:
         return 0
-    except KafkaConnectionError as exc:
-        print(
-            f"cxpulse tail: cannot reach Kafka at {settings.kafka_bootstrap}: {exc}",
-            file=sys.stderr,
-        )
+    except (KafkaAccessError, KafkaConnectionError) as exc:
+        print(f"cxpulse tail: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from cxpulse.agents.kafka_security import (
+    KafkaAccessError,
+    aiokafka_security_kwargs,
+    check_broker_access,
+)
 from cxpulse.agents.settings import Settings
 
 #: Dead letters carry the original payload base64-encoded next to the error, so they may be
@@ -50,8 +55,14 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics; returns the names created.  Raises ``BrokerUnavailable``."""
+    try:
+        await check_broker_access(settings, min(timeout_s, 15.0))
+    except KafkaAccessError as exc:
+        raise BrokerUnavailable(str(exc)) from exc
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        **aiokafka_security_kwargs(settings),
     )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)

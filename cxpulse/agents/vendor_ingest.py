@@ -39,7 +39,9 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
                     continue
                 for event in events:
                     await pipeline.events_topic.send(
-                        key=event.customer_id.encode(), value=event_to_json(event)
+                        key=event.customer_id.encode(),
+                        value=event_to_json(event),
+                        timestamp=message.timestamp,
                     )
                     metrics.events.labels(
                         event.type, event.source or source, event.channel or ""

@@ -45,7 +45,7 @@ def register(pipeline: Pipeline) -> None:
         ready = is_ready(app)
         return web.json({"ready": ready}, status=200 if ready else 503)
 
-    @app.timer(GAUGE_REFRESH_SECONDS)
+    @app.timer(GAUGE_REFRESH_SECONDS)  # type: ignore[untyped-decorator]  # faust leaves it untyped
     async def refresh_gauges() -> None:
         metrics.worker_ready.set(1 if is_ready(app) else 0)
         consumer = app.consumer

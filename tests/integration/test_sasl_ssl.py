@@ -215,7 +215,9 @@ def test_pipeline_runs_over_sasl_ssl_and_never_shows_the_password(
     try:
         customer = f"cust-{uuid.uuid4().hex[:6]}"
         malformed = b'{"event_id": "sasl-bad", "type": '
-        asyncio.run(_produce(settings, worker.topic("input"), [*_score_events(customer), malformed]))
+        asyncio.run(
+            _produce(settings, worker.topic("input"), [*_score_events(customer), malformed])
+        )
 
         def mine(values: list[bytes]) -> list[dict[str, Any]]:
             return [r for r in map(orjson.loads, values) if r.get("entity_id") == customer]
@@ -223,9 +225,7 @@ def test_pipeline_runs_over_sasl_ssl_and_never_shows_the_password(
         scores = asyncio.run(
             _read(settings, worker.topic("scores"), lambda vs: bool(mine(vs)), timeout_s=60)
         )
-        letters = asyncio.run(
-            _read(settings, worker.topic("dead_letter"), lambda vs: bool(vs), timeout_s=30)
-        )
+        letters = asyncio.run(_read(settings, worker.topic("dead_letter"), bool, timeout_s=30))
         metrics = worker.metrics_text()
     finally:
         worker.stop()

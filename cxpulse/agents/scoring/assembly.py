@@ -20,7 +20,7 @@ UNKNOWN_OUTCOME = "unknown"
 ABANDONED = "abandoned"
 
 
-@dataclass(slots=True)
+@dataclass
 class OpenInteraction:
     interaction_id: str
     opened_us: int
@@ -45,7 +45,7 @@ class OpenInteraction:
     evidence: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass
 class DoneInteraction:
     """What a late feedback needs to know about a finished contact."""
 

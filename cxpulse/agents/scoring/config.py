@@ -149,10 +149,10 @@ class ScoringConfig:
     def spread_scales(self) -> dict[str, float]:
         """Typical size of each experience metric: a spread of one scale costs one point.
 
-        ``wait`` is measured in promised waits (wait / promised wait of its channel).
+        ``wait_ratio`` is the wait in promised waits (wait / promised wait of its channel).
         """
         return {
-            "wait": 1.0,
+            "wait_ratio": 1.0,
             "handle": self.handle_scale_seconds,
             "hold": self.hold_scale_seconds,
             "transfers": self.transfers_scale,

@@ -1,14 +1,16 @@
 """Consistency (seed 002): predictability of the experience, not excellence.
 
-    instability = mean over spread metrics with n >= 2 of min(sd / scale, spread_cap)
+    instability = mean over spread metrics with n >= 3 of min(sd / scale, spread_cap)
     drift       = mean over spread metrics with a baseline of min(|mean - baseline| / scale, cap)
     breach      = failure rate + max(0, target - service level) / target
     score       = 100 * exp(-(instability + drift_weight * drift + breach_weight * breach))
 
-Spread metrics are wait, handle, hold, transfers, csat, effort and customer sentiment; the
-scale of each is in ``ScoringConfig.spread_scales``.  Only dispersion, drift from the
-entity's own baseline and broken promises cost points: a steady "mediocre Mike" keeps a
-high score, random acts of excellence and chaos lose it even with a good mean.
+Spread metrics are wait_ratio (wait / promised wait of the channel), handle, hold,
+transfers, csat, effort and customer sentiment; their scales are in
+``ScoringConfig.spread_scales``.  Only dispersion, drift from the entity's own baseline and
+broken promises cost points: a steady "mediocre Mike" keeps a high score, random acts of
+excellence and chaos lose it even with a good mean.  Agents answer only for what they
+control (``AGENT_EXPERIENCE``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from cxpulse.agents.scoring.moments import MetricStats
 from cxpulse.agents.scoring.report_card import F
 from cxpulse.agents.scoring.summary import INTERACTION, InteractionSummary
 
-SPREAD_METRICS = ("wait", "handle", "hold", "transfers", "csat", "effort", "sentiment")
+SPREAD_METRICS = ("wait_ratio", "handle", "hold", "transfers", "csat", "effort", "sentiment")
 #: A spread needs this many samples of a metric in the window (or the customer's history).
 MIN_SPREAD_SAMPLES = 3
 
@@ -54,7 +56,7 @@ def summary_samples(summary: InteractionSummary, config: ScoringConfig) -> list[
     samples: list[tuple[str, float]] = []
     if summary.wait_seconds is not None:
         waited = summary.wait_seconds / config.promised_wait(summary.channel)
-        samples.append(("wait", waited))
+        samples.append(("wait_ratio", waited))
         samples.append(("wait_breach", 1.0 if waited > 1.0 else 0.0))
     for name, value in (
         ("handle", summary.handle_seconds),

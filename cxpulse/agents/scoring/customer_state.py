@@ -12,7 +12,7 @@ from cxpulse.agents.scoring.dazzle import NEUTRAL
 from cxpulse.agents.scoring.moments import DecayedMoments
 
 
-@dataclass(slots=True)
+@dataclass
 class CustomerState:
     customer_id: str
     #: Latest event time seen for this customer.

@@ -52,7 +52,7 @@ BURST_ENTITIES = frozenset({EntityType.QUEUE, EntityType.SERVICE})
 Evidence = list[tuple[int, str]]
 
 
-@dataclass(slots=True)
+@dataclass
 class Window:
     start_us: int
     interactions: int = 0
@@ -65,7 +65,7 @@ class Window:
     evidence: Evidence = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass
 class EntityState:
     entity_type: str
     entity_id: str

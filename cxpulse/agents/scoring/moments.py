@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 #: Fixed-point resolution per metric: value * factor is rounded to an integer.
 FIXED_POINT: dict[str, int] = {
-    "wait": 1000,
+    "wait_ratio": 1000,
     "handle": 10,
     "hold": 10,
     "transfers": 1,

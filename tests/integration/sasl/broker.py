@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaClient
 
@@ -106,10 +107,11 @@ class SecureBroker:
         }
 
     def client_settings(self) -> Settings:
-        env = self.client_env()
-        return Settings(
-            **{key.removeprefix("CXPULSE_").lower(): value for key, value in env.items()}
-        )
+        """The same configuration as ``client_env``, for in-process clients."""
+        values: dict[str, Any] = {
+            key.removeprefix("CXPULSE_").lower(): value for key, value in self.client_env().items()
+        }
+        return Settings(**values)
 
     def _java(self, *args: str, timeout_s: float = 60) -> str:
         libs = kafka_libs()

@@ -134,5 +134,5 @@ def test_wait_is_measured_against_the_channel_promise(
     summary = InteractionSummary(channel=channel, wait_seconds=wait, grade="OK")
     samples = dict(summary_samples(summary, CONFIG))
     assert samples["wait_breach"] == breached
-    assert samples["wait"] == pytest.approx(wait / CONFIG.promised_wait(channel))
+    assert samples["wait_ratio"] == pytest.approx(wait / CONFIG.promised_wait(channel))
     assert samples["failed"] == 0.0
