@@ -2,9 +2,10 @@
 
 It is the reference the stream must match.  Events are scored per customer in file order,
 exactly as the customer agent scores them; the summaries are then grouped per entity and
-fed in ``(occurred_at, summary_id)`` order, one arrival order the stream may also produce.
-Entity windows hold only commutative aggregates, so any arrival order within the allowed
-lateness gives the same alerts (tests/unit/agents/test_replay.py shuffles to check it).
+fed in ``(occurred_at, summary_id)`` order, each on the lane (events-topic partition) its
+customer has in the stream.  An entity closes a window only once every lane has passed it,
+and each lane is time-ordered, so any interleaving of the lanes fills every window with
+the same summaries (tests/unit/agents/test_replay.py interleaves to check it).
 
 Like the stream, the replay does not flush at the end of the input: contacts still open
 and windows not yet closed by a later summary produce nothing.
@@ -25,6 +26,7 @@ from cxpulse.agents.redact import Redactor
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.lanes import lane_for
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.agents.settings import Settings
 from cxpulse.schemas.events import Event
@@ -67,7 +69,10 @@ def replay(
     for (entity_type, entity_id), entity_summaries in sorted(routed.items()):
         entity: EntityState | None = None
         for summary in sorted(entity_summaries, key=lambda s: s.sort_key):
-            entity, emitted = score_entity_summary(entity, entity_type, entity_id, summary, config)
+            lane = lane_for(summary.customer_id, config.lanes)
+            entity, emitted = score_entity_summary(
+                entity, entity_type, entity_id, summary, config, lane=lane
+            )
             alerts.extend(emitted.alerts)
             if with_snapshots:
                 snapshots.extend(emitted.snapshots)

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         ge=0,
         description="event-time disorder tolerated between summaries before a window closes",
     )
+    idle_lane_hours: float = Field(
+        6.0,
+        ge=0,
+        description="a lane this far behind the most advanced one no longer holds windows open",
+    )
     burst_min_failures: int = Field(
         5, ge=1, description="failures in one queue/service window that make a burst"
     )
@@ -149,10 +154,14 @@ class Settings(BaseSettings):
         return f"{self.raw_topic_prefix}{source}"
 
     def scoring_config(self) -> ScoringConfig:
-        """The scoring model's parameters: these settings, defaults for the rest."""
+        """The scoring model's parameters: these settings, defaults for the rest.
+
+        Entities merge one time-ordered lane per partition of the events topic.
+        """
         names = type(self).model_fields
         return ScoringConfig(
-            **{f.name: getattr(self, f.name) for f in fields(ScoringConfig) if f.name in names}
+            **{f.name: getattr(self, f.name) for f in fields(ScoringConfig) if f.name in names},
+            lanes=self.partitions,
         )
 
     # --- security ----------------------------------------------------------------------

@@ -124,6 +124,7 @@ def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
         "CXPULSE_SCORES_TOPIC": f"t{run}-scores",
         "CXPULSE_INSIGHTS_TOPIC": f"t{run}-insights",
         "CXPULSE_DEAD_LETTER_TOPIC": f"t{run}-dead-letters",
+        "CXPULSE_RAW_TOPIC_PREFIX": f"t{run}-raw.",
         "CXPULSE_DATA_DIR": str(tmp / "data"),
         "CXPULSE_WEB_PORT": str(port),
         "CXPULSE_PARTITIONS": "4",

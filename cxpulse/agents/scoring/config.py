@@ -94,6 +94,10 @@ class ScoringConfig:
     entity_min_samples: int = 10
     entity_window_minutes: float = 60.0
     allowed_lateness_minutes: float = 30.0
+    #: Time-ordered inputs an entity merges: the partitions of the events topic.
+    lanes: int = 1
+    #: A lane this far behind the most advanced one no longer holds windows open.
+    idle_lane_hours: float = 6.0
 
     # --- alert policy --------------------------------------------------------------------
     alert_cooldown_minutes: float = 60.0
@@ -104,6 +108,10 @@ class ScoringConfig:
         for name in _POSITIVE:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {self.lanes!r}")
+        if not self.idle_lane_hours >= 0:
+            raise ValueError(f"idle_lane_hours must be >= 0, got {self.idle_lane_hours!r}")
 
     @cached_property
     def dedup_window_us(self) -> int:
@@ -132,6 +140,10 @@ class ScoringConfig:
     @cached_property
     def allowed_lateness_us(self) -> int:
         return round(self.allowed_lateness_minutes * US_PER_MINUTE)
+
+    @cached_property
+    def idle_lane_us(self) -> int:
+        return round(self.idle_lane_hours * US_PER_HOUR)
 
     @cached_property
     def alert_cooldown_us(self) -> int:

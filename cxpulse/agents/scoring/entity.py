@@ -2,11 +2,14 @@
 
 Each summary lands in the window of its ``occurred_at_us``; a window holds only commutative
 integer aggregates, so its content does not depend on the order in which summaries of
-different customers arrive.  A window closes, is scored and may alert, when the entity sees
-a summary at or after ``window end + allowed lateness``.  A summary for an already closed
-window is *late*: counted, otherwise ignored.  Replay and stream agree as long as summaries
-reach an entity at most ``allowed_lateness_minutes`` of event time out of order (the
-bounded-disorder assumption, docs/scoring.md).
+different customers arrive.  Summaries come from ``config.lanes`` lanes (the partitions of
+the events topic), each in event-time order, interleaved in any order.  The entity keeps the
+latest time seen on each lane; a window closes, is scored and may alert, once every lane has
+reached ``window end + allowed lateness`` (or the most advanced lane is ``idle_lane_hours``
+past it, so that a lane without this entity's traffic cannot hold it open forever).  Until
+then every summary of the window can still arrive, so stream and replay fill it alike.  A
+summary for an already closed window is *late*: counted, otherwise ignored
+(docs/scoring.md, section 6).
 
 ``score_entity_summary`` takes ownership of ``state`` (updated in place and returned).
 """
@@ -69,7 +72,8 @@ class Window:
 class EntityState:
     entity_type: str
     entity_id: str
-    watermark_us: int = 0
+    #: The latest summary time seen on each lane (0: none yet).
+    lane_high: list[int] = field(default_factory=list)
     #: Every window ending at or before this time is closed.
     closed_through_us: int = 0
     windows: list[Window] = field(default_factory=list)
@@ -310,13 +314,41 @@ def _window_id(start_us: int) -> str:
     return f"window:{from_us(start_us).isoformat()}"
 
 
+def _watermark(lane_high: list[int], config: ScoringConfig) -> int:
+    """Event time every lane has reached, or that the most advanced lane is idle-far past.
+
+    The lanes are ``0 .. config.lanes - 1`` and any other lane that has been seen (a topic
+    with more partitions than configured)."""
+    waited = [high for lane, high in enumerate(lane_high) if high or lane < config.lanes]
+    slowest = min(waited) if len(lane_high) >= config.lanes else 0
+    return max(slowest, max(lane_high) - config.idle_lane_us)
+
+
+def _advance(state: EntityState, lane: int, at_us: int, config: ScoringConfig) -> int:
+    """Record ``at_us`` on ``lane``; the start of the first window that stays open."""
+    highs = state.lane_high
+    if len(highs) <= lane:
+        highs.extend([0] * (lane + 1 - len(highs)))
+    if at_us <= highs[lane]:
+        return state.closed_through_us
+    highs[lane] = at_us
+    width = config.entity_window_us
+    return (_watermark(highs, config) - config.allowed_lateness_us) // width * width
+
+
 def score_entity_summary(
     state: EntityState | None,
     entity_type: EntityType,
     entity_id: str,
     summary: InteractionSummary,
     config: ScoringConfig,
+    *,
+    lane: int = 0,
 ) -> tuple[EntityState, Emitted]:
+    """Add ``summary``, received on ``lane`` (0 <= lane; normally < ``config.lanes``), and
+    score the windows this closes.  A late summary is only counted."""
+    if lane < 0:
+        raise ValueError(f"lane must be >= 0, got {lane}")
     if state is None:
         state = EntityState(entity_type.value, entity_id)
     width = config.entity_window_us
@@ -326,10 +358,7 @@ def score_entity_summary(
         state.late += 1
         return state, Emitted(late_summaries=1)
     _add(_window_for(state, start), summary, config)
-    if at_us <= state.watermark_us:
-        return state, Emitted()
-    state.watermark_us = at_us
-    closable = (at_us - config.allowed_lateness_us) // width * width
+    closable = _advance(state, lane, at_us, config)
     if closable <= state.closed_through_us:
         return state, Emitted()
     state.closed_through_us = closable

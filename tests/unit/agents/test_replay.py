@@ -3,7 +3,8 @@ from __future__ import annotations
 import argparse
 import random
 from collections import defaultdict
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -14,13 +15,15 @@ from cxpulse.agents.replay import replay
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.lanes import lane_for
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.simulate import Simulation, SimulationConfig
 from cxpulse.schemas.events import Event, parse_event
-from cxpulse.schemas.outputs import Alert, EntityType
+from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
 
-CONFIG = ScoringConfig()
+#: The worker's configuration: one lane per partition of the events topic.
+CONFIG = Settings().scoring_config()
 
 
 def simulated(count: int, seed: int = 7) -> tuple[list[Event], Simulation]:
@@ -46,53 +49,81 @@ def interleave(events: list[Event], rnd: random.Random) -> list[Event]:
     return [queues[customer].pop() for customer in tickets]
 
 
-def stream(events: list[Event], config: ScoringConfig) -> list[Alert]:
-    """What the streaming agents do: summaries reach entities in emission order, as bytes."""
+def stream(events: list[Event], config: ScoringConfig) -> tuple[list[Alert], list[bytes], int]:
+    """What the streaming agents do: summaries reach entities in emission order, as bytes,
+    each on the lane (events-topic partition) of its customer.  Alerts, sorted snapshots
+    and the number of late summaries.
+    """
     customers: dict[str, CustomerState] = {}
     entities: dict[tuple[EntityType, str], EntityState] = {}
     alerts: list[Alert] = []
+    snapshots: list[ScoreSnapshot] = []
     for event in events:
         state, out = score_customer_event(customers.get(event.customer_id), event, config)
         customers[event.customer_id] = CustomerState.from_bytes(state.to_bytes())
         alerts.extend(out.alerts)
+        snapshots.extend(out.snapshots)
+        lane = lane_for(event.customer_id, config.lanes)
         for summary in out.summaries:
             for route in summary_routes(summary):
                 received = InteractionSummary.from_bytes(summary.to_bytes())
-                entity, routed = score_entity_summary(entities.get(route), *route, received, config)
+                entity, routed = score_entity_summary(
+                    entities.get(route), *route, received, config, lane=lane
+                )
                 entities[route] = entity
                 alerts.extend(routed.alerts)
-    return sorted(alerts, key=lambda a: (a.occurred_at, a.alert_id))
+                snapshots.extend(routed.snapshots)
+    alerts.sort(key=lambda a: (a.occurred_at, a.alert_id))
+    late = sum(entity.late for entity in entities.values())
+    return alerts, sorted(snapshot.to_json() for snapshot in snapshots), late
 
 
-def test_replay_does_not_depend_on_the_cross_customer_interleaving(small: list[Event]) -> None:
-    expected = replay(small, CONFIG)
-    assert expected.alerts
-    for seed in range(3):
-        shuffled = interleave(small, random.Random(seed))
-        assert shuffled != small
-        result = replay(shuffled, CONFIG)
-        assert result.alerts == expected.alerts
-        assert sorted(s.to_json() for s in result.snapshots) == sorted(
-            s.to_json() for s in expected.snapshots
-        )
+def reference(events: list[Event], config: ScoringConfig) -> tuple[list[Alert], list[bytes]]:
+    result = replay(events, config)
+    return list(result.alerts), sorted(snapshot.to_json() for snapshot in result.snapshots)
 
 
-def test_the_stream_gives_the_replay_alerts_under_bounded_disorder(small: list[Event]) -> None:
-    expected = replay(small, CONFIG).alerts
-    assert stream(small, CONFIG) == list(expected)
-    # Disorder across customers of less than the allowed lateness, each customer in order.
-    rnd = random.Random(5)
-    jitter = timedelta(minutes=CONFIG.allowed_lateness_minutes / 2)
-    latest: dict[str, datetime] = {}
-    keyed = []
-    for index, event in enumerate(small):
-        key = event.occurred_at + rnd.random() * jitter
-        key = max(key, latest.get(event.customer_id, key))
-        latest[event.customer_id] = key
-        keyed.append((key, index, event))
-    disordered = [event for _, _, event in sorted(keyed)]
-    assert disordered != small
-    assert stream(disordered, CONFIG) == list(expected)
+def by_lane(events: list[Event], lanes: int) -> list[list[Event]]:
+    split: list[list[Event]] = [[] for _ in range(lanes)]
+    for event in events:
+        split[lane_for(event.customer_id, lanes)].append(event)
+    return split
+
+
+def merge(lanes: list[list[Event]], rnd: random.Random, bias: float) -> list[Event]:
+    """One order the lanes may be consumed in: each lane's own order is kept, and a lane
+    is picked with a weight ``bias ** index``, so with a large bias the first lanes run far
+    ahead of the others in event time (a backlog read unevenly)."""
+    pending = [list(reversed(lane)) for lane in lanes if lane]
+    merged = []
+    while pending:
+        (lane,) = rnd.choices(pending, weights=[bias**-i for i in range(len(pending))])
+        merged.append(lane.pop())
+        if not lane:
+            pending.remove(lane)
+    return merged
+
+
+def test_the_stream_gives_the_replay_results_whatever_the_lanes_skew(small: list[Event]) -> None:
+    expected = reference(small, CONFIG)
+    assert expected[0]
+    assert stream(small, CONFIG) == (*expected, 0)
+    lanes = by_lane(small, CONFIG.lanes)
+    sequential = [event for lane in lanes for event in lane]  # one lane after the other
+    orders = [sequential, merge(lanes, random.Random(1), 1.0), merge(lanes, random.Random(2), 30)]
+    for order in orders:
+        assert order != small
+        assert stream(order, CONFIG) == (*expected, 0)
+
+
+def test_a_single_lane_watermark_loses_summaries_when_lanes_skew(small: list[Event]) -> None:
+    """Why the lanes matter: closing on the latest summary alone, an entity closes windows
+    before the slower lanes deliver, and the contents differ from the replay's."""
+    one_lane = replace(CONFIG, lanes=1)
+    sequential = [event for lane in by_lane(small, CONFIG.lanes) for event in lane]
+    alerts, snapshots, late = stream(sequential, one_lane)
+    assert late > 0
+    assert (alerts, snapshots) != reference(small, one_lane)
 
 
 def test_a_seeded_simulation_flags_what_was_planted() -> None:

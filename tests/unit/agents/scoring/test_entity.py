@@ -48,10 +48,19 @@ def feed(
     entity_type: EntityType = AGENT,
     config: ScoringConfig = CONFIG,
 ) -> tuple[EntityState | None, list[Emitted]]:
+    return feed_lanes(((summary, 0) for summary in summaries), entity_type, config)
+
+
+def feed_lanes(
+    arrivals: Iterable[tuple[InteractionSummary, int]],
+    entity_type: EntityType = AGENT,
+    config: ScoringConfig = CONFIG,
+) -> tuple[EntityState | None, list[Emitted]]:
+    """Feed (summary, lane) pairs in the given order."""
     state = None
     emitted = []
-    for summary in summaries:
-        state, out = score_entity_summary(state, entity_type, "a1", summary, config)
+    for summary, lane in arrivals:
+        state, out = score_entity_summary(state, entity_type, "a1", summary, config, lane=lane)
         emitted.append(out)
     return state, emitted
 
@@ -171,16 +180,13 @@ def test_cooldown_spans_windows() -> None:
     assert [a.occurred_at.hour - bursts[0].occurred_at.hour for a in bursts] == [0, 2]
 
 
-windowed = st.lists(
-    st.tuples(
-        st.floats(min_value=0, max_value=239.99),
-        st.integers(min_value=30, max_value=900),
-        st.integers(min_value=1, max_value=5),
-        st.sampled_from(["OK", "OK", "F", "A"]),
-    ),
-    min_size=1,
-    max_size=120,
+draw = st.tuples(
+    st.floats(min_value=0, max_value=239.99),
+    st.integers(min_value=30, max_value=900),
+    st.integers(min_value=1, max_value=5),
+    st.sampled_from(["OK", "OK", "F", "A"]),
 )
+windowed = st.lists(draw, min_size=1, max_size=120)
 
 
 @settings(max_examples=60, deadline=None)
@@ -210,12 +216,16 @@ def test_any_arrival_order_within_the_lateness_gives_the_same_result(
 
 
 @settings(max_examples=30, deadline=None)
-@given(windowed)
-def test_entity_state_round_trips_through_bytes(draws: list[tuple[float, int, int, str]]) -> None:
+@given(windowed, st.randoms(use_true_random=False))
+def test_entity_state_round_trips_through_bytes(
+    draws: list[tuple[float, int, int, str]], rnd: random.Random
+) -> None:
+    config = ScoringConfig(lanes=3)
     state: EntityState | None = None
     for i, (minute, handle, csat, grade) in enumerate(draws):
         summary = contact(i, minute * 3, handle=handle, csat=csat, grade=grade)
-        state, _ = score_entity_summary(state, QUEUE, "q1", summary, CONFIG)
+        lane = rnd.randrange(config.lanes)
+        state, _ = score_entity_summary(state, QUEUE, "q1", summary, config, lane=lane)
         restored = EntityState.from_bytes(state.to_bytes())
         assert restored == state
 
@@ -233,3 +243,122 @@ def test_entity_state_round_trips_through_bytes(draws: list[tuple[float, int, in
 )
 def test_summary_round_trips_through_bytes(summary: InteractionSummary) -> None:
     assert InteractionSummary.from_bytes(summary.to_bytes()) == summary
+
+
+# --- lanes: one watermark per events-topic partition -------------------------------------
+
+TWO_LANES = ScoringConfig(lanes=2)
+END_PLUS_LATENESS = 60 + CONFIG.allowed_lateness_minutes
+
+
+def test_a_window_stays_open_while_one_lane_lags_and_closes_when_all_have_passed() -> None:
+    ahead = [(summary, 0) for summary in steady(12)]
+    ahead.append((contact(500, END_PLUS_LATENESS + 120), 0))  # lane 0 is hours ahead
+    state, emitted = feed_lanes(ahead, config=TWO_LANES)
+    assert sum(out.windows_closed for out in emitted) == 0
+    # lane 1 is still in the first window: its contact belongs there, not late
+    state, out = score_entity_summary(state, AGENT, "a1", contact(600, 40), TWO_LANES, lane=1)
+    assert out == Emitted()
+    state, out = score_entity_summary(
+        state, AGENT, "a1", contact(601, END_PLUS_LATENESS - 0.01), TWO_LANES, lane=1
+    )
+    assert out.windows_closed == 0
+    state, out = score_entity_summary(
+        state, AGENT, "a1", contact(602, END_PLUS_LATENESS), TWO_LANES, lane=1
+    )
+    assert [s.scores["interactions"] for s in out.snapshots] == [13]
+    assert state.late == 0
+
+
+def test_a_lane_that_never_carries_the_entity_does_not_hold_windows_forever() -> None:
+    idle = TWO_LANES.idle_lane_hours * 60
+    state, emitted = feed_lanes(
+        [
+            *((summary, 0) for summary in steady(12)),
+            (contact(500, END_PLUS_LATENESS + idle - 1), 0),
+        ],
+        config=TWO_LANES,
+    )
+    assert sum(out.windows_closed for out in emitted) == 0
+    state, out = score_entity_summary(
+        state, AGENT, "a1", contact(501, END_PLUS_LATENESS + idle), TWO_LANES, lane=0
+    )
+    assert [s.scores["interactions"] for s in out.snapshots] == [12]
+    # a lane that lagged by more than the idle time: its summary for that window is late
+    state, out = score_entity_summary(state, AGENT, "a1", contact(502, 30), TWO_LANES, lane=1)
+    assert out == Emitted(late_summaries=1)
+    assert state.late == 1
+
+
+def test_a_lane_beyond_the_configured_ones_is_waited_for_too() -> None:
+    pairs = [(summary, 0) for summary in steady(12)] + [(contact(700, 10), 5)]
+    pairs += [(contact(701 + lane, END_PLUS_LATENESS), lane) for lane in (0, 1)]
+    state, emitted = feed_lanes(pairs, config=TWO_LANES)
+    assert sum(out.windows_closed for out in emitted) == 0
+    assert state is not None
+    assert len(state.lane_high) == 6
+    _, out = score_entity_summary(
+        state, AGENT, "a1", contact(800, END_PLUS_LATENESS), TWO_LANES, lane=5
+    )
+    assert out.windows_closed == 1
+
+
+def test_a_negative_lane_is_refused() -> None:
+    with pytest.raises(ValueError, match="lane must be >= 0"):
+        score_entity_summary(None, AGENT, "a1", contact(1, 1), CONFIG, lane=-1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"lanes": 0}, "lanes must be >= 1"), ({"idle_lane_hours": -1.0}, "idle_lane_hours")],
+)
+def test_lane_parameters_are_validated(changes: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ScoringConfig(**changes)  # type: ignore[arg-type]
+
+
+def interleave_lanes(
+    lanes: list[list[tuple[InteractionSummary, int]]], rnd: random.Random
+) -> list[tuple[InteractionSummary, int]]:
+    """Any merge of the lanes that keeps each lane's own order."""
+    pending = [list(reversed(lane)) for lane in lanes if lane]
+    merged = []
+    while pending:
+        lane = rnd.choice(pending)
+        merged.append(lane.pop())
+        if not lane:
+            pending.remove(lane)
+    return merged
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(draw, st.integers(min_value=0, max_value=3)), min_size=1, max_size=120),
+    st.integers(min_value=1, max_value=4),
+    st.randoms(use_true_random=False),
+)
+def test_any_interleaving_of_time_ordered_lanes_gives_the_sorted_result(
+    draws: list[tuple[tuple[float, int, int, str], int]], lane_count: int, rnd: random.Random
+) -> None:
+    arrivals = [
+        (contact(i, minute, handle=handle, csat=csat, grade=grade), lane % lane_count)
+        for i, ((minute, handle, csat, grade), lane) in enumerate(draws)
+    ]
+    arrivals += [
+        (contact(90_000 + lane, 240 + CONFIG.allowed_lateness_minutes), lane)
+        for lane in range(lane_count)
+    ]
+    in_order = sorted(arrivals, key=lambda pair: pair[0].sort_key)
+    lanes = [[pair for pair in in_order if pair[1] == lane] for lane in range(lane_count)]
+    interleaved = interleave_lanes(lanes, rnd)
+    config = ScoringConfig(lanes=lane_count, entity_min_samples=3, burst_min_failures=2)
+    for entity_type in (AGENT, QUEUE):
+        state_a, out_a = feed_lanes(in_order, entity_type, config)
+        state_b, out_b = feed_lanes(interleaved, entity_type, config)
+        assert state_a == state_b
+        assert state_b is not None
+        assert state_b.late == 0
+        assert [a for out in out_a for a in out.alerts] == [a for out in out_b for a in out.alerts]
+        snaps_a = [s for out in out_a for s in out.snapshots]
+        assert snaps_a
+        assert snaps_a == [s for out in out_b for s in out.snapshots]
