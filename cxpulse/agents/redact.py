@@ -300,13 +300,16 @@ class Redactor:
         return self.customer_id(entity_id) if entity_type is EntityType.CUSTOMER else entity_id
 
     def alert(self, alert: Alert) -> Alert:
-        """The alert as it may leave the pipeline (stream and replay alike)."""
-        return alert.model_copy(
-            update={
-                "reason": self.text(alert.reason),
-                "entity_id": self._entity_id(alert.entity_type, alert.entity_id),
-            }
-        )
+        """The alert as it may leave the pipeline (stream and replay alike).
+
+        A pseudonymised customer id is replaced in the reason sentence too, which names the
+        customer it is about.
+        """
+        entity_id = self._entity_id(alert.entity_type, alert.entity_id)
+        reason = self.text(alert.reason)
+        if entity_id != alert.entity_id:
+            reason = reason.replace(alert.entity_id, entity_id)
+        return alert.model_copy(update={"reason": reason, "entity_id": entity_id})
 
     def snapshot(self, snapshot: ScoreSnapshot) -> ScoreSnapshot:
         entity_id = self._entity_id(snapshot.entity_type, snapshot.entity_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import assume, given
@@ -14,6 +15,7 @@ from cxpulse.agents.redact import (
     redact,
 )
 from cxpulse.agents.settings import Settings
+from cxpulse.schemas.outputs import Alert, EntityType, Severity
 
 KEY = b"k" * 32
 
@@ -200,3 +202,35 @@ def test_redactor_from_settings_applies_extra_patterns_and_pseudonyms() -> None:
 def test_redactor_keeps_customer_ids_when_pseudonymisation_is_off() -> None:
     redactor = Redactor.from_settings(Settings(pseudonym_key="p" * 20))
     assert redactor.customer_id("c-1") == "c-1"
+
+
+def _alert(entity_type: EntityType, entity_id: str, reason: str) -> Alert:
+    return Alert(
+        alert_id="a1",
+        kind="jeopardy",
+        severity=Severity.CRITICAL,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        reason=reason,
+    )
+
+
+def test_alerts_leave_with_pseudonymised_customer_and_redacted_reason() -> None:
+    redactor = Redactor.from_settings(
+        Settings(pseudonymise_customer_ids=True, pseudonym_key="k" * 20)
+    )
+    alert = _alert(EntityType.CUSTOMER, "cust-7", "Customer cust-7 wrote from ann@example.com")
+    out = redactor.alert(alert)
+    pseudonym = pseudonymise("cust-7", b"k" * 20)
+    assert out.entity_id == pseudonym
+    assert out.reason == f"Customer {pseudonym} wrote from [email]"
+    assert "cust-7" not in out.to_json().decode()
+
+
+def test_agent_alerts_keep_their_ids() -> None:
+    redactor = Redactor.from_settings(
+        Settings(pseudonymise_customer_ids=True, pseudonym_key="k" * 20)
+    )
+    out = redactor.alert(_alert(EntityType.AGENT, "agent-3", "Agent agent-3 became erratic"))
+    assert (out.entity_id, out.reason) == ("agent-3", "Agent agent-3 became erratic")
