@@ -30,9 +30,17 @@ def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_serializer=RAW, value_serializer=RAW)
 
 
-def _raw_schema() -> faust.Schema[bytes, bytes]:
-    """Tables hold bytes: scoring state serialises itself (compact, versioned JSON)."""
-    return faust.Schema(key_type=bytes, value_type=bytes, key_serializer=RAW, value_serializer=RAW)
+def _bytes_table(app: faust.App, name: str, partitions: int) -> Any:
+    """A table of bytes: scoring state serialises itself (compact JSON).
+
+    faust picks the store's serializer from ``key_type`` / ``value_type`` and the
+    changelog's from the schema; both must say raw bytes, or a RocksDB store would hand
+    back parsed JSON instead of the bytes that were written.
+    """
+    schema: faust.Schema[bytes, bytes] = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer=RAW, value_serializer=RAW
+    )
+    return app.Table(name, key_type=bytes, value_type=bytes, schema=schema, partitions=partitions)
 
 
 def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
@@ -44,7 +52,7 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.005,
@@ -73,8 +81,8 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
             source: _raw_topic(app, settings.raw_topic(source))
             for source in settings.enabled_adapters()
         },
-        customers=app.Table("customers", schema=_raw_schema(), partitions=settings.partitions),
-        entities=app.Table("entities", schema=_raw_schema(), partitions=settings.partitions),
+        customers=_bytes_table(app, "customers", settings.partitions),
+        entities=_bytes_table(app, "entities", settings.partitions),
     )
     ingest.register(pipeline)
     vendor_ingest.register(pipeline)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from faust.streams import _current_event as CURRENT_EVENT
@@ -27,30 +28,37 @@ from cxpulse.schemas.events import parse_event
 State = TypeVar("State")
 
 
-def _loader(table: Any, decode: Callable[[bytes], State]) -> Callable[[bytes], State | None]:
-    def load(key: bytes) -> State | None:
-        raw = table.get(key)
+@contextmanager
+def acting_for(record: Any) -> Iterator[None]:
+    """Make ``record`` faust's current event while a table is read or written.
+
+    faust files table reads and writes under the partition of the *current* event (a
+    context variable), which inside ``take_events`` is whatever the stream read last.
+    Pointing it at the record being handled keeps every key's state (store and changelog)
+    on that key's partition.  Only this task's context changes: the stream's background
+    reader runs in its own task and keeps its own current event.
+    """
+    token = CURRENT_EVENT.set(weakref.ref(record))
+    try:
+        yield
+    finally:
+        CURRENT_EVENT.reset(token)
+
+
+def _loader(table: Any, decode: Callable[[bytes], State]) -> Callable[[bytes, Any], State | None]:
+    def load(key: bytes, record: Any) -> State | None:
+        with acting_for(record):
+            raw = table.get(key)
         return None if raw is None else decode(raw)
 
     return load
 
 
 def save(table: Any, states: dict[bytes, tuple[Any, Any]]) -> None:
-    """Write each key's final state of the batch once.
-
-    faust files a table write under the partition of the *current* event (a context
-    variable), which inside ``take_events`` is whatever the stream read last.  Pointing it
-    at the record that last touched the key keeps every key's state (store and changelog)
-    on that key's partition.  Only this task's context changes: the stream's background
-    reader runs in its own task and keeps its own current event.
-    """
-    token = CURRENT_EVENT.set(None)
-    try:
-        for key, (state, record) in states.items():
-            CURRENT_EVENT.set(weakref.ref(record))
+    """Write each key's final state of the batch once, under its own partition."""
+    for key, (state, record) in states.items():
+        with acting_for(record):
             table[key] = state.to_bytes()
-    finally:
-        CURRENT_EVENT.reset(token)
 
 
 def register(pipeline: Pipeline) -> None:
@@ -77,7 +85,7 @@ def register(pipeline: Pipeline) -> None:
                     await send_dead_letter(pipeline, message, rejection, "scorer")
                     continue
                 key = message.key
-                state = states[key][0] if key in states else load_customer(key)
+                state = states[key][0] if key in states else load_customer(key, record)
                 new_state, emitted = score_customer_event(state, event, config)
                 states[key] = (new_state, record)
                 await publish(pipeline, emitted, message.timestamp, lane=message.partition)
@@ -95,7 +103,7 @@ def register(pipeline: Pipeline) -> None:
                 key = message.key
                 entity_type, entity_id = parse_route_key(key)
                 summary = InteractionSummary.from_bytes(message.value)
-                state = states[key][0] if key in states else load_entity(key)
+                state = states[key][0] if key in states else load_entity(key, record)
                 new_state, emitted = score_entity_summary(
                     state, entity_type, entity_id, summary, config, lane=lane_of(message.headers)
                 )

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from cxpulse.agents import secrets
 from cxpulse.agents.adapters import ADAPTERS
 from cxpulse.agents.scoring.config import ScoringConfig
+from cxpulse.agents.scoring.lexicon import load_lexicon
 
 ENV_PREFIX = "CXPULSE_"
 
@@ -56,7 +57,14 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=16, description="replication of created topics")
 
     # --- worker ------------------------------------------------------------------------
-    store: str = Field("memory://", description="faust table store URL (memory:// or rocksdb://)")
+    store: str = Field(
+        "rocksdb://",
+        description="table store: rocksdb:// (durable, RocksDB via rocksdict) or memory://",
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="exactly_once commits state, outputs and offsets in one Kafka transaction",
+    )
     data_dir: str = Field("var/cxpulse", description="worker data directory (tables, state)")
     web_host: str = Field("127.0.0.1", description="bind address of /metrics, /healthz, /readyz")
     web_port: int = Field(6066, ge=1, le=65535, description="port of /metrics, /healthz, /readyz")
@@ -138,6 +146,26 @@ class Settings(BaseSettings):
     burst_min_rate: float = Field(
         0.3, ge=0, le=1, description="share of a queue/service window that must have failed"
     )
+    lexicon_file: str = Field(
+        "deploy/lexicons.toml",
+        description="TOML lexicon of competitors, purchase channels and reasons, relationship "
+        "cues and churn-intent phrases, read once at start (empty: no conversation insights)",
+    )
+    spike_factor: float = Field(
+        3.0, ge=1, description="a competitor or churn-intent window spikes above this x baseline"
+    )
+    spike_min_mentions: int = Field(
+        8, ge=1, description="fewest mentions in one window that can make a spike"
+    )
+    spike_min_windows: int = Field(
+        3, ge=0, description="windows of history a mention baseline needs before it can spike"
+    )
+    rule_friction_threshold: float = Field(
+        40.0, ge=0, le=100, description="rule friction (0-100) at or above which to alert"
+    )
+    rule_min_samples: int = Field(
+        10, ge=1, description="applications of a rule in one window before its friction counts"
+    )
 
     @field_validator("adapter_sources")
     @classmethod
@@ -156,12 +184,14 @@ class Settings(BaseSettings):
     def scoring_config(self) -> ScoringConfig:
         """The scoring model's parameters: these settings, defaults for the rest.
 
-        Entities merge one time-ordered lane per partition of the events topic.
+        Entities merge one time-ordered lane per partition of the events topic.  The
+        lexicon file is read here: call it once at start (``LexiconError`` if it is bad).
         """
         names = type(self).model_fields
         return ScoringConfig(
             **{f.name: getattr(self, f.name) for f in fields(ScoringConfig) if f.name in names},
             lanes=self.partitions,
+            lexicon=load_lexicon(self.lexicon_file),
         )
 
     # --- security ----------------------------------------------------------------------

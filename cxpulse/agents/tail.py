@@ -66,6 +66,7 @@ async def follow(settings: Settings, args: argparse.Namespace, out: TextIO) -> i
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if args.from_beginning else "latest",
+        isolation_level="read_committed",  # never show output of an aborted transaction
         **aiokafka_security_kwargs(settings),
     )
     await check_broker_access(settings)

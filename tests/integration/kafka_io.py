@@ -47,7 +47,11 @@ async def _collect(
     settle_s: float,
 ) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     await consumer.start()
     records: list[dict[str, Any]] = []
