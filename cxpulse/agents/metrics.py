@@ -1,8 +1,9 @@
 """Prometheus metrics, built on an injected ``CollectorRegistry``.
 
-No per-customer labels: cardinality stays bounded.  Agent and queue gauges are capped at
-``max_entity_labels`` distinct ids each; ids beyond the cap are not exported as labels
-(their scores still reach the histograms and the ``scores`` topic).
+No per-customer labels: cardinality stays bounded.  Agent, queue and rule gauges are capped
+at ``max_entity_labels`` distinct ids each; ids beyond the cap are not exported as labels
+(their scores still reach the histograms and the ``scores`` topic).  Competitor labels come
+from the lexicon, not from the input.
 """
 
 from __future__ import annotations
@@ -133,18 +134,40 @@ class Metrics:
             "Wall clock minus the event time of the last processed event",
             registry=registry,
         )
+        self.insights = Counter(
+            "cxpulse_insights",
+            "Conversation-intelligence insights published",
+            ["kind"],
+            registry=registry,
+        )
+        self.competitor_mentions = Counter(
+            "cxpulse_competitor_mentions",
+            "Mentions of a competitor or its products (competitors come from the lexicon)",
+            ["competitor"],
+            registry=registry,
+        )
+        self.rule_friction = Gauge(
+            "cxpulse_rule_friction",
+            "Friction (0-100) of each rule's latest window (capped labels)",
+            ["rule_id"],
+            registry=registry,
+        )
         self._agent_labels: set[str] = set()
         self._queue_labels: set[str] = set()
+        self._rule_labels: set[str] = set()
 
     def set_entity_consistency(self, entity_type: str, entity_id: str, score: float) -> None:
         if entity_type == "agent":
-            gauge, seen = self.agent_consistency, self._agent_labels
+            self._set_capped(self.agent_consistency, self._agent_labels, entity_id, score)
         elif entity_type == "queue":
-            gauge, seen = self.queue_consistency, self._queue_labels
-        else:
-            return
-        if entity_id not in seen:
+            self._set_capped(self.queue_consistency, self._queue_labels, entity_id, score)
+
+    def set_rule_friction(self, rule_id: str, friction: float) -> None:
+        self._set_capped(self.rule_friction, self._rule_labels, rule_id, friction)
+
+    def _set_capped(self, gauge: Gauge, seen: set[str], label: str, value: float) -> None:
+        if label not in seen:
             if len(seen) >= self.max_entity_labels:
                 return
-            seen.add(entity_id)
-        gauge.labels(entity_id).set(score)
+            seen.add(label)
+        gauge.labels(label).set(value)

@@ -15,6 +15,8 @@ from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.routes import route_key
 from cxpulse.agents.scoring.emitted import Emitted
 from cxpulse.agents.scoring.entity import summary_routes
+from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, redacted
+from cxpulse.agents.scoring.summary import MENTION
 
 LANE_HEADER = "cxpulse-lane"
 
@@ -48,6 +50,13 @@ async def publish(
         metrics.alerts.labels(alert.kind, alert.severity.value).inc()
         if latency is not None:
             metrics.end_to_end_latency.labels("alert").observe(latency)
+    redactor = pipeline.redactor
+    for raw_insight in emitted.insights:
+        insight = redacted(raw_insight, redactor.text, redactor.customer_id)
+        await pipeline.insights_topic.send(
+            key=insight.customer_id.encode(), value=insight.to_json()
+        )
+        metrics.insights.labels(insight.kind).inc()
     if pipeline.settings.emit_snapshots:
         for raw_snapshot in emitted.snapshots:
             snapshot = pipeline.redactor.snapshot(raw_snapshot)
@@ -75,6 +84,11 @@ def _count(pipeline: Pipeline, emitted: Emitted) -> None:
     for entity_type, entity_id, score in emitted.consistency:
         metrics.consistency.labels(entity_type.value).observe(score)
         metrics.set_entity_consistency(entity_type.value, entity_id, score)
+    for rule_id, friction in emitted.rule_friction:
+        metrics.set_rule_friction(rule_id, friction)
+    for summary in emitted.summaries:
+        if summary.kind == MENTION and summary.term and summary.term != CHURN_ENTITY:
+            metrics.competitor_mentions.labels(summary.term).inc()
     if emitted.dazzle_balance is not None:
         metrics.dazzle_balance.observe(emitted.dazzle_balance)
     if emitted.late_events:

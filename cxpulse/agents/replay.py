@@ -1,11 +1,12 @@
 """``cxpulse replay FILE.jsonl``: the streaming computation, in-process, over a file of events.
 
-It is the reference the stream must match.  Events are scored per customer in file order,
-exactly as the customer agent scores them; the summaries are then grouped per entity and
-fed in ``(occurred_at, summary_id)`` order, each on the lane (events-topic partition) its
-customer has in the stream.  An entity closes a window only once every lane has passed it,
-and each lane is time-ordered, so any interleaving of the lanes fills every window with
-the same summaries (tests/unit/agents/test_replay.py interleaves to check it).
+It is the reference the stream must match: alerts, snapshots and insights.  Events are
+scored per customer in file order, exactly as the customer agent scores them; the
+summaries are then grouped per entity and fed in ``(occurred_at, summary_id)`` order,
+each on the lane (events-topic partition) its customer has in the stream.  An entity
+closes a window only once every lane has passed it, and each lane is time-ordered, so any
+interleaving of the lanes fills every window with the same summaries
+(tests/unit/agents/test_replay.py interleaves to check it).
 
 Like the stream, the replay does not flush at the end of the input: contacts still open
 and windows not yet closed by a later summary produce nothing.
@@ -26,11 +27,12 @@ from cxpulse.agents.redact import Redactor
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.intelligence import redacted
 from cxpulse.agents.scoring.lanes import lane_for
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.agents.settings import Settings
 from cxpulse.schemas.events import Event
-from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
+from cxpulse.schemas.outputs import Alert, EntityType, Insight, ScoreSnapshot
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ReplayResult:
     duplicates: int
     summaries: int
     late_events: int
+    insights: tuple[Insight, ...] = ()
 
 
 def replay(
@@ -50,6 +53,7 @@ def replay(
     routed: defaultdict[tuple[EntityType, str], list[InteractionSummary]] = defaultdict(list)
     alerts: list[Alert] = []
     snapshots: list[ScoreSnapshot] = []
+    insights: list[Insight] = []
     count = duplicates = summaries = late = 0
     for event in events:
         count += 1
@@ -60,6 +64,7 @@ def replay(
             continue
         late += emitted.late_events
         alerts.extend(emitted.alerts)
+        insights.extend(emitted.insights)
         if with_snapshots:
             snapshots.extend(emitted.snapshots)
         for summary in emitted.summaries:
@@ -77,7 +82,9 @@ def replay(
             if with_snapshots:
                 snapshots.extend(emitted.snapshots)
     alerts.sort(key=lambda a: (a.occurred_at, a.alert_id))
-    return ReplayResult(tuple(alerts), tuple(snapshots), count, duplicates, summaries, late)
+    return ReplayResult(
+        tuple(alerts), tuple(snapshots), count, duplicates, summaries, late, tuple(insights)
+    )
 
 
 # --- command line --------------------------------------------------------------------------
@@ -90,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--snapshots", type=Path, default=None, help="also write score snapshots as JSONL here"
+    )
+    parser.add_argument(
+        "--insights", type=Path, default=None, help="also write insights as JSONL here"
     )
 
 
@@ -117,7 +127,7 @@ class _Reader:
             yield decoded
 
 
-def _write_jsonl(path: Path | None, items: Iterable[Alert | ScoreSnapshot]) -> None:
+def _write_jsonl(path: Path | None, items: Iterable[Alert | ScoreSnapshot | Insight]) -> None:
     if path is None:
         for item in items:
             sys.stdout.write(item.to_json().decode() + "\n")
@@ -142,12 +152,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     _write_jsonl(args.alerts, (redactor.alert(alert) for alert in result.alerts))
     if args.snapshots is not None:
         _write_jsonl(args.snapshots, (redactor.snapshot(s) for s in result.snapshots))
+    if args.insights is not None:
+        _write_jsonl(
+            args.insights,
+            (redacted(i, redactor.text, redactor.customer_id) for i in result.insights),
+        )
     kinds = Counter(alert.kind for alert in result.alerts)
     by_kind = ", ".join(f"{kind}={n}" for kind, n in sorted(kinds.items())) or "none"
     print(
         f"replay: {result.events} events ({result.duplicates} duplicates, {reader.bad} bad "
         f"lines, {result.late_events} late), {result.summaries} summaries, "
-        f"{len(result.alerts)} alerts ({by_kind})",
+        f"{len(result.alerts)} alerts ({by_kind}), {len(result.insights)} insights",
         file=sys.stderr,
     )
     return 0

@@ -147,9 +147,10 @@ class Settings(BaseSettings):
         0.3, ge=0, le=1, description="share of a queue/service window that must have failed"
     )
     lexicon_file: str = Field(
-        "deploy/lexicons.toml",
+        "builtin",
         description="TOML lexicon of competitors, purchase channels and reasons, relationship "
-        "cues and churn-intent phrases, read once at start (empty: no conversation insights)",
+        "cues and churn-intent phrases, read once at start ('builtin': the starter lexicon "
+        "shipped in cxpulse/data/lexicons.toml; empty: no conversation insights)",
     )
     spike_factor: float = Field(
         3.0, ge=1, description="a competitor or churn-intent window spikes above this x baseline"

@@ -20,7 +20,10 @@ The scenarios the scores must find (seeds 002 and 004):
   and end unresolved or call again;
 * dazzled customers (``experience.dazzle``) and jeopardy customers, dazzled and later hit
   by a broken promise;
-* a high-friction policy rule that mostly blocks or redirects;
+* a high-friction policy rule that mostly blocks or redirects, and whose customers often
+  contact the center again soon after (seed 004);
+* competitor mentions in conversation notes: a steady background over a few competitors,
+  and a spike, one competitor mentioned far more for ``competitor_spike_minutes`` (seed 001);
 * duplicates: events re-sent verbatim, as an at-least-once producer does.
 
 ``Simulation.truth()`` records what was actually emitted, for tests and benchmarks.
@@ -118,6 +121,18 @@ _NOTES = (
     "Customer asked whether we sell the Nimbus tablet; they saw it at a competitor.",
     "Customer asked about the status of their order.",
 )
+#: Competitors the notes name; cxpulse/data/lexicons.toml knows them.
+COMPETITORS = ("Nordnet", "Telvia", "Skylink", "Fjordtel")
+_COMPETITOR_NOTES = (
+    "Customer said {competitor} offered them a better deal on fibre.",
+    "Customer asked whether we can match the {competitor} price.",
+    "Customer compared our coverage with {competitor}.",
+    "Customer is thinking of switching to {competitor} when the contract ends.",
+)
+_SPIKE_NOTES = (
+    "Customer saw the {competitor} campaign on TV and wants the same offer.",
+    "Customer says {competitor} is giving away free routers this week.",
+)
 _GOOD_COMMENTS = (
     "The agent knew exactly what to do.",
     "Quick and friendly, thank you.",
@@ -161,6 +176,15 @@ class SimulationConfig:
     sentiment_probability: float = 0.5
     note_probability: float = 0.15
     policy_probability: float = 0.08
+    #: Share of blocked or redirected customers who contact the center again soon after.
+    friction_repeat_probability: float = 0.5
+    #: Answered contacts with a note naming a competitor (the steady background).
+    competitor_note_probability: float = 0.02
+    #: Event time from ``start`` to the competitor spike (None: no spike), its length, and
+    #: the share of answered contacts that name the spiking competitor during it.
+    competitor_spike_after_minutes: float | None = 180.0
+    competitor_spike_minutes: float = 30.0
+    competitor_spike_probability: float = 0.4
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -176,7 +200,15 @@ class SimulationConfig:
             raise ValueError(f"erratic_agents must be in [0, {self.agents}]")
         if not 0 <= self.duplicate_fraction < 0.5:
             raise ValueError("duplicate_fraction must be in [0, 0.5)")
-        for name in ("contacts_per_minute", "outage_every_minutes", "outage_minutes"):
+        spike_after = self.competitor_spike_after_minutes
+        if spike_after is not None and spike_after < 0:
+            raise ValueError("competitor_spike_after_minutes must be >= 0")
+        for name in (
+            "contacts_per_minute",
+            "outage_every_minutes",
+            "outage_minutes",
+            "competitor_spike_minutes",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
         for name in (
@@ -188,6 +220,9 @@ class SimulationConfig:
             "sentiment_probability",
             "note_probability",
             "policy_probability",
+            "friction_repeat_probability",
+            "competitor_note_probability",
+            "competitor_spike_probability",
         ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1]")
@@ -205,6 +240,17 @@ class OutageWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class CompetitorSpike:
+    """One competitor mentioned far more than the background, in ``[start, end)``."""
+
+    competitor: str
+    start: datetime
+    end: datetime
+    #: Spike notes emitted (background mentions of the same competitor not included).
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroundTruth:
     """The planted scenarios, as far as the emitted events show them."""
 
@@ -217,6 +263,10 @@ class GroundTruth:
     #: Dazzled customers who got a ``service.promise_broken`` after their first dazzle.
     jeopardy_customer_ids: frozenset[str]
     high_friction_rule_id: str
+    #: Competitors named in the background notes.
+    competitors: tuple[str, ...] = COMPETITORS
+    #: The spike, if it began while contacts were still arriving.
+    competitor_spike: CompetitorSpike | None = None
 
     def to_json(self) -> Json:
         return {
@@ -236,6 +286,17 @@ class GroundTruth:
             "dazzled_customer_ids": sorted(self.dazzled_customer_ids),
             "jeopardy_customer_ids": sorted(self.jeopardy_customer_ids),
             "high_friction_rule_id": self.high_friction_rule_id,
+            "competitors": list(self.competitors),
+            "competitor_spike": (
+                None
+                if (spike := self.competitor_spike) is None
+                else {
+                    "competitor": spike.competitor,
+                    "start": rfc3339(spike.start),
+                    "end": rfc3339(spike.end),
+                    "mentions": spike.mentions,
+                }
+            ),
         }
 
 
@@ -289,6 +350,7 @@ class _Observed:
     last_ms: int | None = None
     dazzled: set[str] = field(default_factory=set)
     jeopardy: set[str] = field(default_factory=set)
+    spike_mentions: int = 0
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -319,6 +381,21 @@ class Simulation:
             [a for a in self._agents if a.queue == q] for q in range(config.queues)
         ]
         self._high_friction_rule = roster_rng.choice(_POLICY_RULES)
+        # Conversation notes and friction repeats draw from their own streams.
+        self._intel_rng = random.Random(f"{config.seed}/intelligence")
+        self._friction_rng = random.Random(f"{config.seed}/friction")
+        self._spike_competitor = self._intel_rng.choice(COMPETITORS)
+        spike_after = config.competitor_spike_after_minutes
+        self._spike_ms: tuple[int, int] | None = None
+        if spike_after is not None:
+            spike_start = _to_ms(config.start) + int(spike_after * _MINUTE_MS)
+            self._spike_ms = (
+                spike_start,
+                spike_start + int(config.competitor_spike_minutes * _MINUTE_MS),
+            )
+        self._spike_texts = frozenset(
+            note.format(competitor=self._spike_competitor) for note in _SPIKE_NOTES
+        )
 
         self._start_ms = _to_ms(config.start)
         self._arrival_gap_ms = _MINUTE_MS / config.contacts_per_minute
@@ -371,6 +448,16 @@ class Simulation:
             for o in self._outages
             if seen.last_ms is not None and o.start_ms <= min(seen.last_ms, self._last_arrival_ms)
         )
+        spike = None
+        if self._spike_ms is not None and seen.last_ms is not None:
+            start, end = self._spike_ms
+            if start <= min(seen.last_ms, self._last_arrival_ms):
+                spike = CompetitorSpike(
+                    self._spike_competitor,
+                    _ms_to_datetime(start),
+                    _ms_to_datetime(end),
+                    seen.spike_mentions,
+                )
         return GroundTruth(
             events=seen.emitted,
             duplicates=seen.duplicates,
@@ -380,6 +467,7 @@ class Simulation:
             dazzled_customer_ids=frozenset(seen.dazzled),
             jeopardy_customer_ids=frozenset(seen.jeopardy),
             high_friction_rule_id=self._high_friction_rule,
+            competitor_spike=spike,
         )
 
     def _observe(self, moment: int, event: Json, duplicate: bool) -> None:
@@ -394,6 +482,8 @@ class Simulation:
             seen.dazzled.add(event["customer_id"])
         elif kind == "service.promise_broken" and event["customer_id"] in seen.dazzled:
             seen.jeopardy.add(event["customer_id"])
+        elif kind == "conversation.note" and event["text"] in self._spike_texts:
+            seen.spike_mentions += 1
 
     def _admit(self, now: int) -> bool:
         """Schedule one arrival's bundle if it fits the budget; False once the budget is spent."""
@@ -539,7 +629,7 @@ class Simulation:
         )
         bundle.append((end, ended))
         self._after(bundle, end, contact)
-        if ended["outcome"] != "resolved":
+        if ended["outcome"] != "resolved" or contact.friction:
             self._maybe_repeat(bundle, end, contact, queue, repeats_left)
 
     def _pick(self, cum_weights: tuple[float, ...]) -> int:
@@ -590,6 +680,29 @@ class Simulation:
             note = self._lifecycle_event(moment, "conversation.note", contact)
             note["text"] = rng.choice(_NOTES)
             note["author"] = "transcript" if rng.random() < 0.7 else "agent"
+            during.append((moment, note))
+        during.extend(self._competitor_notes(connected_at, handle_ms, contact))
+        return during
+
+    def _competitor_notes(
+        self, connected_at: int, handle_ms: int, contact: _Contact
+    ) -> list[tuple[int, Json]]:
+        """A competitor named in the conversation: the background, or the spike."""
+        rng = self._intel_rng
+        cfg = self.config
+        spike = self._spike_ms
+        notes = []
+        in_spike = spike is not None and spike[0] <= connected_at < spike[1]
+        if in_spike and rng.random() < cfg.competitor_spike_probability:
+            notes.append(rng.choice(_SPIKE_NOTES).format(competitor=self._spike_competitor))
+        if rng.random() < cfg.competitor_note_probability:
+            notes.append(rng.choice(_COMPETITOR_NOTES).format(competitor=rng.choice(COMPETITORS)))
+        during = []
+        for text in notes:
+            moment = connected_at + int(handle_ms * rng.uniform(0.05, 0.95))
+            note = self._lifecycle_event(moment, "conversation.note", contact)
+            note["text"] = text
+            note["author"] = "transcript"
             during.append((moment, note))
         return during
 
@@ -664,11 +777,34 @@ class Simulation:
         queue: int,
         repeats_left: int,
     ) -> None:
-        """An outage leaves problems unsolved: the customer contacts the center again."""
-        if contact.outage and repeats_left > 0 and self._rng.random() < 0.5:
-            again = end + self._rng.randrange(5 * _MINUTE_MS, 30 * _MINUTE_MS)
-            customer = contact.envelope["customer_id"]
-            self._interaction(bundle, again, customer, queue, repeats_left - 1)
+        """An outage leaves problems unsolved, a rule sends the customer away: the customer
+        contacts the center again.  A contact repeated only because of a rule is drawn from
+        the rule's own random stream, so the rest of the simulation does not move with it."""
+        if repeats_left <= 0:
+            return
+        if contact.outage and self._rng.random() < 0.5:
+            self._repeat(bundle, end, contact, queue, repeats_left)
+        elif (
+            contact.friction
+            and self._friction_rng.random() < self.config.friction_repeat_probability
+        ):
+            main, self._rng = self._rng, self._friction_rng
+            try:
+                self._repeat(bundle, end, contact, queue, repeats_left)
+            finally:
+                self._rng = main
+
+    def _repeat(
+        self,
+        bundle: list[tuple[int, Json]],
+        end: int,
+        contact: _Contact,
+        queue: int,
+        repeats_left: int,
+    ) -> None:
+        again = end + self._rng.randrange(5 * _MINUTE_MS, 30 * _MINUTE_MS)
+        customer = contact.envelope["customer_id"]
+        self._interaction(bundle, again, customer, queue, repeats_left - 1)
 
     def _maybe_jeopardy(self, bundle: list[tuple[int, Json]], moment: int, customer: str) -> None:
         """Dazzled, then de-dazzled: a broken promise some time after the dazzle (seed 004)."""

@@ -21,6 +21,9 @@ CORE_SERVICE_FAILURE = "core_service_failure"
 FAILURE_BURST = "failure_burst"
 CONSISTENCY_DROP = "consistency_drop"
 DAZZLE_MOMENT = "dazzle_moment"
+COMPETITOR_SPIKE = "competitor_spike"
+CHURN_INTENT_SPIKE = "churn_intent_spike"
+RULE_FRICTION = "rule_friction"
 
 SEVERITY: dict[str, Severity] = {
     JEOPARDY: Severity.CRITICAL,
@@ -30,6 +33,9 @@ SEVERITY: dict[str, Severity] = {
     CONSISTENCY_DROP: Severity.WARNING,
     RECOVERED: Severity.INFO,
     DAZZLE_MOMENT: Severity.INFO,
+    COMPETITOR_SPIKE: Severity.WARNING,
+    CHURN_INTENT_SPIKE: Severity.CRITICAL,
+    RULE_FRICTION: Severity.WARNING,
 }
 
 ALERT_ID_HEX = 32

@@ -42,6 +42,8 @@ class OpenInteraction:
     broken_promise: str | None = None
     dazzle: str | None = None
     policy_blocked: bool = False
+    #: Rules that blocked or redirected the customer in this contact.
+    rules: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from cxpulse.agents.scoring.lexicon import Lexicon
+
 US_PER_SECOND = 1_000_000
 US_PER_MINUTE = 60 * US_PER_SECOND
 US_PER_HOUR = 60 * US_PER_MINUTE
+EMPTY_LEXICON = Lexicon()
 
 
 #: Fields the model divides by.
@@ -104,6 +107,34 @@ class ScoringConfig:
     burst_min_failures: int = 5
     burst_min_rate: float = 0.3
 
+    # --- conversation intelligence (docs/intelligence.md) --------------------------------
+    #: Loaded once at start from the ``lexicon_file`` setting; empty: no insights.
+    lexicon: Lexicon = EMPTY_LEXICON
+    #: Words kept either side of a mention in an insight's snippet.
+    snippet_words: int = 8
+    #: Most insights one event can produce (a pasted transcript cannot flood the topic).
+    max_insights_per_event: int = 20
+    #: Relationship cues a customer's state keeps, latest first.
+    max_cues: int = 5
+    #: A window's mentions spike when they exceed factor x their baseline ...
+    spike_factor: float = 3.0
+    #: ... and at least this many ...
+    spike_min_mentions: int = 8
+    #: ... once the baseline has this many windows of history.
+    spike_min_windows: int = 3
+    #: Weight of the newest window in the mention baseline (an EWMA over windows).
+    spike_baseline_alpha: float = 0.3
+
+    # --- rule friction (docs/intelligence.md) --------------------------------------------
+    rule_friction_threshold: float = 40.0
+    rule_min_samples: int = 10
+    #: Share of the friction score given to repeat contacts and to de-dazzled contacts;
+    #: the rest is the share of applications that blocked or redirected.
+    friction_repeat_weight: float = 0.25
+    friction_dedazzle_weight: float = 0.25
+    #: Blocked or redirected applications a customer's state keeps to spot a repeat contact.
+    max_rule_hits: int = 8
+
     def __post_init__(self) -> None:
         for name in _POSITIVE:
             if not getattr(self, name) > 0:
@@ -112,6 +143,13 @@ class ScoringConfig:
             raise ValueError(f"lanes must be >= 1, got {self.lanes!r}")
         if not self.idle_lane_hours >= 0:
             raise ValueError(f"idle_lane_hours must be >= 0, got {self.idle_lane_hours!r}")
+        if not 0 < self.spike_baseline_alpha <= 1:
+            raise ValueError(
+                f"spike_baseline_alpha must be in (0, 1], got {self.spike_baseline_alpha!r}"
+            )
+        weights = (self.friction_repeat_weight, self.friction_dedazzle_weight)
+        if not (min(weights) >= 0 and sum(weights) <= 1):
+            raise ValueError(f"friction weights must be >= 0 and sum to <= 1, got {weights!r}")
 
     @cached_property
     def dedup_window_us(self) -> int:

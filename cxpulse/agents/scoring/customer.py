@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cxpulse.agents.scoring import dazzle, report_card
+from cxpulse.agents.scoring import dazzle, friction, report_card
 from cxpulse.agents.scoring.alerts import (
     CONSISTENCY_DROP,
     CORE_SERVICE_FAILURE,
@@ -32,10 +32,18 @@ from cxpulse.agents.scoring.consistency import consistency, summary_samples
 from cxpulse.agents.scoring.customer_state import CustomerState
 from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
 from cxpulse.agents.scoring.eventtime import hours_between, to_us
+from cxpulse.agents.scoring.intelligence import read_conversation, remember_cues
 from cxpulse.agents.scoring.moments import add_decayed, decay_moments, decayed_stats
-from cxpulse.agents.scoring.summary import FOLLOWUP, PROMISE, InteractionSummary
+from cxpulse.agents.scoring.summary import (
+    FOLLOWUP,
+    PROMISE,
+    RULE,
+    RULE_DEDAZZLE,
+    RULE_REPEAT,
+    InteractionSummary,
+)
 from cxpulse.schemas.events import Event
-from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
+from cxpulse.schemas.outputs import Alert, EntityType, Insight, ScoreSnapshot
 
 __all__ = ["CustomerState", "score_customer_event"]
 
@@ -70,6 +78,7 @@ class _Step:
         self.config = config
         self.alerts: list[Alert] = []
         self.summaries: list[InteractionSummary] = []
+        self.insights: list[Insight] = []
         self.grades: list[str] = []
         self.transitions: list[tuple[str, str]] = []
         self.consistency: float | None = None
@@ -112,6 +121,7 @@ class _Step:
             alerts=tuple(self.alerts),
             snapshots=snapshots,
             summaries=tuple(self.summaries),
+            insights=tuple(self.insights),
             grades=tuple(self.grades),
             loyalty_transitions=tuple(self.transitions),
             consistency=(
@@ -136,13 +146,29 @@ class _Step:
         grade = report_card.customer_grade(
             state.last_f_us, state.last_a_us, state.graded, self.at_us, config
         )
+        labels = {"grade": grade, "loyalty": state.loyalty}
+        if state.cues:
+            labels["cues"] = "; ".join(state.cues)
         return make_snapshot(
             CUSTOMER,
             state.customer_id,
             at_us=self.at_us,
             event_id=self.event_id,
             scores=scores,
-            labels={"grade": grade, "loyalty": state.loyalty},
+            labels=labels,
+        )
+
+    def rule_summary(self, kind: str, rule_id: str, suffix: str, **fields: Any) -> None:
+        self.summaries.append(
+            InteractionSummary(
+                summary_id=f"{self.event_id}/{kind}/{suffix}",
+                kind=kind,
+                event_id=self.event_id,
+                customer_id=self.state.customer_id,
+                occurred_at_us=self.at_us,
+                rule_id=rule_id,
+                **fields,
+            )
         )
 
     # --- dazzle / de-dazzle ----------------------------------------------------------------
@@ -266,6 +292,10 @@ def _open(step: _Step, interaction_id: str) -> OpenInteraction:
         if state.unfinished_event is not None:
             add_evidence(record, state.unfinished_event, config)
     state.open[interaction_id] = record
+    for hit in friction.repeated_rules(state.rule_hits, interaction_id, step.at_us, config):
+        step.rule_summary(
+            RULE_REPEAT, hit.rule_id, hit.rule_id, evidence=(hit.event_id, step.event_id)
+        )
     return record
 
 
@@ -300,6 +330,15 @@ def _finish(step: _Step, record: OpenInteraction, outcome: str | None) -> None:
     step.summaries.append(summary)
     step.grades.append(grade)
     step.grade(grade)
+    if grade == report_card.F:
+        for rule_id in dict.fromkeys(record.rules):
+            step.rule_summary(
+                RULE_DEDAZZLE,
+                rule_id,
+                f"{record.interaction_id}/{rule_id}",
+                interaction_id=record.interaction_id,
+                evidence=summary.evidence,
+            )
     if grade == report_card.F and summary.grade_reason != "promise_broken":
         step.failure(
             summary.grade_reason or "",
@@ -360,6 +399,8 @@ def _followup(step: _Step, done: DoneInteraction, event: Any, **ratings: Any) ->
 
 def _feedback(step: _Step, event: Any) -> None:
     state, config = step.state, step.config
+    if event.comment:
+        _listen(step, event, event.comment)
     record = state.open.get(event.interaction_id)
     done = state.done.get(event.interaction_id)
     if record is None and done is None:
@@ -398,6 +439,31 @@ def _note(step: _Step, event: Any) -> None:
     record = step.state.open.get(event.interaction_id)
     if record is not None:
         fold(record, event, step.at_us, step.config)
+    _listen(step, event, event.text)
+
+
+def _listen(step: _Step, event: Any, text: str) -> None:
+    """Conversation intelligence: insights, competitor summaries and relationship cues."""
+    state, config = step.state, step.config
+    record = state.open.get(event.interaction_id)
+    sentiment = (
+        record.sentiment_sum / record.sentiment_n
+        if record is not None and record.sentiment_n
+        else None
+    )
+    heard = read_conversation(
+        text,
+        event_id=step.event_id,
+        customer_id=state.customer_id,
+        interaction_id=event.interaction_id,
+        at_us=step.at_us,
+        sentiment=sentiment,
+        config=config,
+    )
+    step.insights.extend(heard.insights)
+    step.summaries.extend(heard.summaries)
+    if remember_cues(state.cues, heard.cues, config.max_cues):
+        step.changed = True
 
 
 def _promise(step: _Step, event: Any) -> None:
@@ -466,19 +532,25 @@ def _dazzle(step: _Step, event: Any) -> None:
 
 
 def _policy(step: _Step, event: Any) -> None:
-    config = step.config
+    state, config = step.state, step.config
+    effect = event.effect.value
+    step.rule_summary(RULE, event.rule_id, "applied", effect=effect, evidence=(event.event_id,))
     weights = {
         "blocked": config.policy_blocked_weight,
         "redirected": config.policy_redirected_weight,
     }
-    weight = weights.get(event.effect.value)
+    weight = weights.get(effect)
     if weight is None:
         return
-    record = step.state.open.get(event.interaction_id) if event.interaction_id else None
+    hit = friction.RuleHit(event.rule_id, step.at_us, event.event_id, event.interaction_id)
+    friction.remember_hit(state.rule_hits, hit, config)
+    record = state.open.get(event.interaction_id) if event.interaction_id else None
     if record is not None:
         record.policy_blocked = True
+        if len(record.rules) < config.max_rule_hits:
+            record.rules.append(event.rule_id)
         add_evidence(record, event.event_id, config)
-    step.impulse(-weight, f"rule {event.rule_id} {event.effect.value} the customer")
+    step.impulse(-weight, f"rule {event.rule_id} {effect} the customer")
 
 
 _HANDLERS: dict[str, Callable[[_Step, Any], None]] = {

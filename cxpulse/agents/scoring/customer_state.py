@@ -9,6 +9,7 @@ import orjson
 
 from cxpulse.agents.scoring.assembly import DoneInteraction, OpenInteraction
 from cxpulse.agents.scoring.dazzle import NEUTRAL
+from cxpulse.agents.scoring.friction import RuleHit
 from cxpulse.agents.scoring.moments import DecayedMoments
 
 
@@ -41,6 +42,10 @@ class CustomerState:
     interactions: int = 0
     #: Alert kind -> event time of the last alert of that kind.
     cooldowns: dict[str, int] = field(default_factory=dict)
+    #: Relationship cues heard in conversations, latest first (docs/intelligence.md).
+    cues: list[str] = field(default_factory=list)
+    #: Recent blocked or redirected rule applications, to spot the repeat contact.
+    rule_hits: list[RuleHit] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)
@@ -50,4 +55,5 @@ class CustomerState:
         fields: dict[str, Any] = orjson.loads(raw)
         fields["open"] = {key: OpenInteraction(**value) for key, value in fields["open"].items()}
         fields["done"] = {key: DoneInteraction(**value) for key, value in fields["done"].items()}
+        fields["rule_hits"] = [RuleHit(**hit) for hit in fields.get("rule_hits", ())]
         return cls(**fields)

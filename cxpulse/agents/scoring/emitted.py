@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cxpulse.agents.scoring.summary import InteractionSummary
-from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
+from cxpulse.schemas.outputs import Alert, EntityType, Insight, ScoreSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +13,8 @@ class Emitted:
     alerts: tuple[Alert, ...] = ()
     snapshots: tuple[ScoreSnapshot, ...] = ()
     summaries: tuple[InteractionSummary, ...] = ()
+    #: Conversation intelligence, one insight per mention (docs/intelligence.md).
+    insights: tuple[Insight, ...] = ()
     #: The event was a duplicate of an earlier ``event_id``: it had no effect.
     duplicate: bool = False
     #: Report-card grades of the interactions finished in this step ("F", "OK", "A").
@@ -21,6 +23,9 @@ class Emitted:
     loyalty_transitions: tuple[tuple[str, str], ...] = ()
     #: Consistency scores computed in this step, as (entity type, entity id, score 0-100).
     consistency: tuple[tuple[EntityType, str, float], ...] = ()
+    #: Rule friction scores (0-100) of the rule windows closed in this step, as (rule id,
+    #: friction).
+    rule_friction: tuple[tuple[str, float], ...] = ()
     #: The customer's dazzle balance right after an impulse changed it.
     dazzle_balance: float | None = None
     #: Events ignored because they came too late to change anything (see docs/scoring.md).

@@ -11,6 +11,9 @@ then every summary of the window can still arrive, so stream and replay fill it 
 summary for an already closed window is *late*: counted, otherwise ignored
 (docs/scoring.md, section 6).
 
+Competitors (mentions in conversations) and rules (friction of ``policy.applied``) use the
+same windows; docs/intelligence.md describes what their windows score and alert on.
+
 ``score_entity_summary`` takes ownership of ``state`` (updated in place and returned).
 """
 
@@ -22,9 +25,13 @@ from typing import Any
 
 import orjson
 
+from cxpulse.agents.scoring import friction
 from cxpulse.agents.scoring.alerts import (
+    CHURN_INTENT_SPIKE,
+    COMPETITOR_SPIKE,
     CONSISTENCY_DROP,
     FAILURE_BURST,
+    RULE_FRICTION,
     cooled_down,
     make_alert,
     make_snapshot,
@@ -41,9 +48,18 @@ from cxpulse.agents.scoring.consistency import (
 )
 from cxpulse.agents.scoring.emitted import Emitted
 from cxpulse.agents.scoring.eventtime import from_us
+from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, judge_mentions
 from cxpulse.agents.scoring.moments import FixedSums, MetricStats, add_fixed, fixed_stats
 from cxpulse.agents.scoring.report_card import A, F
-from cxpulse.agents.scoring.summary import INTERACTION, PROMISE, InteractionSummary
+from cxpulse.agents.scoring.summary import (
+    INTERACTION,
+    MENTION,
+    PROMISE,
+    RULE,
+    RULE_DEDAZZLE,
+    RULE_REPEAT,
+    InteractionSummary,
+)
 from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
 
 __all__ = ["EntityState", "score_entity_summary", "summary_routes"]
@@ -51,6 +67,8 @@ __all__ = ["EntityState", "score_entity_summary", "summary_routes"]
 #: Entities whose experience consistency is scored, and those watched for failure bursts.
 CONSISTENCY_ENTITIES = frozenset({EntityType.AGENT, EntityType.QUEUE})
 BURST_ENTITIES = frozenset({EntityType.QUEUE, EntityType.SERVICE})
+RULE_KINDS = frozenset({RULE, RULE_REPEAT, RULE_DEDAZZLE})
+MENTIONS = "mentions"
 
 Evidence = list[tuple[int, str]]
 
@@ -63,6 +81,8 @@ class Window:
     dazzled: int = 0
     promises: int = 0
     sums: FixedSums = field(default_factory=dict)
+    #: Competitor mentions and rule counters (docs/intelligence.md).
+    counts: dict[str, int] = field(default_factory=dict)
     #: The earliest (time, event id) of failures and of all summaries, bounded.
     failure_evidence: Evidence = field(default_factory=list)
     evidence: Evidence = field(default_factory=list)
@@ -84,6 +104,10 @@ class EntityState:
     consistency: float | None = None
     #: A consistency_drop was raised and the score has not recovered since.
     below: bool = False
+    #: Start of the last window closed (competitors: empty windows since count as zero).
+    last_window_us: int | None = None
+    #: A rule_friction was raised and the rule's friction has not fallen back since.
+    friction_raised: bool = False
     cooldowns: dict[str, int] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
@@ -103,9 +127,14 @@ def _window_from_json(fields: dict[str, Any]) -> Window:
 
 
 def summary_routes(summary: InteractionSummary) -> list[tuple[EntityType, str]]:
-    """The entities a summary updates: its agent and queue, or the service of a promise."""
+    """The entities a summary updates: its agent and queue, the service of a promise, the
+    competitor of a mention or the rule of a policy decision."""
     if summary.kind == PROMISE:
         return [(EntityType.SERVICE, summary.service_id)] if summary.service_id else []
+    if summary.kind == MENTION:
+        return [(EntityType.COMPETITOR, summary.term)] if summary.term else []
+    if summary.kind in RULE_KINDS:
+        return [(EntityType.RULE, summary.rule_id)] if summary.rule_id else []
     routes = []
     if summary.agent_id:
         routes.append((EntityType.AGENT, summary.agent_id))
@@ -132,6 +161,10 @@ def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> 
     elif summary.kind == PROMISE:
         window.promises += 1
         failed = not summary.promise_kept
+    elif summary.kind == MENTION:
+        window.counts[MENTIONS] = window.counts.get(MENTIONS, 0) + 1
+    elif summary.kind in RULE_KINDS:
+        failed = friction.count(window.counts, summary)
     if failed:
         window.failures += 1
         _keep_earliest(window.failure_evidence, item, config.evidence_max)
@@ -164,8 +197,33 @@ class _Closer:
         self.alerts: list[Alert] = []
         self.snapshots: list[ScoreSnapshot] = []
         self.consistency: list[tuple[EntityType, str, float]] = []
+        self.friction: list[tuple[str, float]] = []
 
     def close(self, window: Window) -> None:
+        if self.entity_type == EntityType.COMPETITOR:
+            scores = self._mentions(window)
+        elif self.entity_type == EntityType.RULE:
+            scores = self._friction(window)
+        else:
+            scores = self._experience(window)
+        self.state.windows_closed += 1
+        self.state.last_window_us = window.start_us
+        end = window.start_us + self.config.entity_window_us
+        self.snapshots.append(
+            make_snapshot(
+                self.entity_type,
+                self.state.entity_id,
+                at_us=end,
+                event_id=_window_id(window.start_us),
+                scores=scores,
+                labels={
+                    "window_start": from_us(window.start_us).isoformat(),
+                    "window_end": from_us(end).isoformat(),
+                },
+            )
+        )
+
+    def _experience(self, window: Window) -> dict[str, float]:
         state, config = self.state, self.config
         stats = fixed_stats(window.sums)
         scores = self._window_scores(window, stats)
@@ -191,21 +249,77 @@ class _Closer:
             update_baseline(state.baseline, stats, config)
         if self.entity_type in BURST_ENTITIES:
             self._burst_alert(window)
-        state.windows_closed += 1
-        end = window.start_us + config.entity_window_us
-        self.snapshots.append(
-            make_snapshot(
-                self.entity_type,
-                state.entity_id,
-                at_us=end,
-                event_id=_window_id(window.start_us),
-                scores=scores,
-                labels={
-                    "window_start": from_us(window.start_us).isoformat(),
-                    "window_end": from_us(end).isoformat(),
-                },
-            )
+        return scores
+
+    def _mentions(self, window: Window) -> dict[str, float]:
+        """Mentions of a competitor (or churn intent) against their own baseline."""
+        state, config = self.state, self.config
+        width = config.entity_window_us
+        previous = state.last_window_us
+        skipped = 0 if previous is None else max(0, (window.start_us - previous) // width - 1)
+        judged = judge_mentions(state.baseline, window.counts.get(MENTIONS, 0), skipped, config)
+        scores = {
+            "mentions": float(judged.mentions),
+            "baseline": judged.expected,
+            "history": float(judged.history),
+        }
+        if not judged.spike:
+            return scores
+        churn = state.entity_id == CHURN_ENTITY
+        what = "churn-intent phrases" if churn else f"mentions of competitor {state.entity_id}"
+        versus = (
+            f"{judged.mentions / judged.expected:.1f} x the baseline of {judged.expected:.1f}"
+            if judged.expected
+            else "against a baseline of 0"
         )
+        self._alert(
+            CHURN_INTENT_SPIKE if churn else COMPETITOR_SPIKE,
+            window,
+            reason=f"{judged.mentions} {what} in the window from "
+            f"{from_us(window.start_us).isoformat()}: {versus} per window over "
+            f"{judged.history} windows (thresholds: {config.spike_factor:g} x baseline and at "
+            f"least {config.spike_min_mentions}).",
+            scores=scores,
+            thresholds={
+                "spike_factor": config.spike_factor,
+                "min_mentions": float(config.spike_min_mentions),
+                "min_windows": float(config.spike_min_windows),
+            },
+            evidence=window.evidence,
+        )
+        return scores
+
+    def _friction(self, window: Window) -> dict[str, float]:
+        """Friction of a rule; alert once when it passes the threshold with enough
+        applications, again only after it has fallen back below."""
+        state, config = self.state, self.config
+        result = friction.friction(window.counts, config)
+        scores = result.scores()
+        if result.applications < config.rule_min_samples:
+            return scores
+        self.friction.append((state.entity_id, result.score))
+        threshold = config.rule_friction_threshold
+        if result.score < threshold:
+            state.friction_raised = False
+        elif not state.friction_raised:
+            state.friction_raised = self._alert(
+                RULE_FRICTION,
+                window,
+                reason=f"Rule {state.entity_id} gets in customers' way: friction "
+                f"{result.score:.1f} >= {threshold:g} in the window from "
+                f"{from_us(window.start_us).isoformat()}: it blocked or redirected "
+                f"{result.frictional} of {result.applications} applications "
+                f"({result.hit_rate:.0%}); {result.repeat_rate:.0%} of those customers "
+                f"contacted again soon after and {result.dedazzle_rate:.0%} of those contacts "
+                "ended graded F. Review it with customers.",
+                scores=scores,
+                thresholds={
+                    "friction": threshold,
+                    "min_samples": float(config.rule_min_samples),
+                },
+                evidence=window.failure_evidence,
+            )
+        return scores
 
     @staticmethod
     def _window_scores(window: Window, stats: dict[str, MetricStats]) -> dict[str, float]:
@@ -370,5 +484,6 @@ def score_entity_summary(
         alerts=tuple(closer.alerts),
         snapshots=tuple(closer.snapshots),
         consistency=tuple(closer.consistency),
+        rule_friction=tuple(closer.friction),
         windows_closed=len(closer.snapshots),
     )

@@ -7,7 +7,12 @@ event's time, so summaries reach the entity scorers in (nearly) event-time order
   event after the contact timed out);
 - ``followup``: feedback or customer sentiment that arrived after the contact ended, within
   the feedback grace period (it only carries the new ratings);
-- ``promise``: a ``service.promise_kept`` / ``service.promise_broken`` for a service.
+- ``promise``: a ``service.promise_kept`` / ``service.promise_broken`` for a service;
+- ``mention``: a competitor (``term``) or churn intent named in a note or comment;
+- ``rule``: a ``policy.applied`` (``rule_id``, ``effect``);
+- ``rule_repeat``: the customer contacted again within the repeat window after a rule
+  blocked or redirected them;
+- ``rule_dedazzle``: the contact in which a rule blocked or redirected ended graded F.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ import orjson
 INTERACTION = "interaction"
 FOLLOWUP = "followup"
 PROMISE = "promise"
+MENTION = "mention"
+RULE = "rule"
+RULE_REPEAT = "rule_repeat"
+RULE_DEDAZZLE = "rule_dedazzle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,9 @@ class InteractionSummary:
     grade: str | None = None
     grade_reason: str | None = None
     promise_kept: bool | None = None
+    term: str | None = None
+    rule_id: str | None = None
+    effect: str | None = None
     evidence: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:

@@ -49,20 +49,24 @@ def interleave(events: list[Event], rnd: random.Random) -> list[Event]:
     return [queues[customer].pop() for customer in tickets]
 
 
-def stream(events: list[Event], config: ScoringConfig) -> tuple[list[Alert], list[bytes], int]:
+def stream(
+    events: list[Event], config: ScoringConfig
+) -> tuple[list[Alert], list[bytes], list[str], int]:
     """What the streaming agents do: summaries reach entities in emission order, as bytes,
-    each on the lane (events-topic partition) of its customer.  Alerts, sorted snapshots
-    and the number of late summaries.
+    each on the lane (events-topic partition) of its customer.  Alerts, sorted snapshots,
+    sorted insight ids and the number of late summaries.
     """
     customers: dict[str, CustomerState] = {}
     entities: dict[tuple[EntityType, str], EntityState] = {}
     alerts: list[Alert] = []
     snapshots: list[ScoreSnapshot] = []
+    insights: list[str] = []
     for event in events:
         state, out = score_customer_event(customers.get(event.customer_id), event, config)
         customers[event.customer_id] = CustomerState.from_bytes(state.to_bytes())
         alerts.extend(out.alerts)
         snapshots.extend(out.snapshots)
+        insights.extend(insight.insight_id for insight in out.insights)
         lane = lane_for(event.customer_id, config.lanes)
         for summary in out.summaries:
             for route in summary_routes(summary):
@@ -75,12 +79,18 @@ def stream(events: list[Event], config: ScoringConfig) -> tuple[list[Alert], lis
                 snapshots.extend(routed.snapshots)
     alerts.sort(key=lambda a: (a.occurred_at, a.alert_id))
     late = sum(entity.late for entity in entities.values())
-    return alerts, sorted(snapshot.to_json() for snapshot in snapshots), late
+    return alerts, sorted(snapshot.to_json() for snapshot in snapshots), sorted(insights), late
 
 
-def reference(events: list[Event], config: ScoringConfig) -> tuple[list[Alert], list[bytes]]:
+def reference(
+    events: list[Event], config: ScoringConfig
+) -> tuple[list[Alert], list[bytes], list[str]]:
     result = replay(events, config)
-    return list(result.alerts), sorted(snapshot.to_json() for snapshot in result.snapshots)
+    return (
+        list(result.alerts),
+        sorted(snapshot.to_json() for snapshot in result.snapshots),
+        sorted(insight.insight_id for insight in result.insights),
+    )
 
 
 def by_lane(events: list[Event], lanes: int) -> list[list[Event]]:
@@ -107,6 +117,7 @@ def merge(lanes: list[list[Event]], rnd: random.Random, bias: float) -> list[Eve
 def test_the_stream_gives_the_replay_results_whatever_the_lanes_skew(small: list[Event]) -> None:
     expected = reference(small, CONFIG)
     assert expected[0]
+    assert expected[2], "the simulation's notes should give insights"
     assert stream(small, CONFIG) == (*expected, 0)
     lanes = by_lane(small, CONFIG.lanes)
     sequential = [event for lane in lanes for event in lane]  # one lane after the other
@@ -121,9 +132,9 @@ def test_a_single_lane_watermark_loses_summaries_when_lanes_skew(small: list[Eve
     before the slower lanes deliver, and the contents differ from the replay's."""
     one_lane = replace(CONFIG, lanes=1)
     sequential = [event for lane in by_lane(small, CONFIG.lanes) for event in lane]
-    alerts, snapshots, late = stream(sequential, one_lane)
+    alerts, snapshots, _, late = stream(sequential, one_lane)
     assert late > 0
-    assert (alerts, snapshots) != reference(small, one_lane)
+    assert (alerts, snapshots) != reference(small, one_lane)[:2]
 
 
 def test_a_seeded_simulation_flags_what_was_planted() -> None:
@@ -155,6 +166,18 @@ def test_a_seeded_simulation_flags_what_was_planted() -> None:
     jeopardy = {a.entity_id for a in result.alerts if a.kind == "jeopardy"}
     assert jeopardy
     assert jeopardy <= truth.dazzled_customer_ids
+    spike = truth.competitor_spike
+    assert spike is not None
+    planted = [
+        (a.kind, a.entity_id, a.occurred_at)
+        for a in result.alerts
+        if a.entity_type in {EntityType.COMPETITOR, EntityType.RULE}
+    ]
+    spike_end = spike.start - timedelta(minutes=spike.start.minute) + window  # its window's end
+    assert planted == [
+        ("rule_friction", truth.high_friction_rule_id, planted[0][2]),
+        ("competitor_spike", spike.competitor, spike_end),
+    ]
 
 
 def _args(tmp_path: Path, source: Path, *, snapshots: bool) -> argparse.Namespace:

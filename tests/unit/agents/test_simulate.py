@@ -295,6 +295,59 @@ def test_the_high_friction_rule_blocks_most(default_run: tuple[list[Json], Groun
     assert all(friction(r) < 0.3 for r in effects if r != truth.high_friction_rule_id)
 
 
+def competitor_notes(events: list[Json], competitor: str) -> list[Json]:
+    return [
+        e for e in originals(events) if e["type"] == "conversation.note" and competitor in e["text"]
+    ]
+
+
+def test_one_competitor_spikes_in_its_window_over_a_steady_background() -> None:
+    config = SimulationConfig(count=30_000)
+    events, truth = simulate(config)
+    spike = truth.competitor_spike
+    assert spike is not None
+    assert spike.competitor in truth.competitors
+    assert (spike.end - spike.start).total_seconds() == config.competitor_spike_minutes * 60
+    hourly: dict[str, Counter[int]] = {c: Counter() for c in truth.competitors}
+    for competitor in truth.competitors:
+        for note in competitor_notes(events, competitor):
+            hourly[competitor][when(note).hour] += 1
+    spiking = hourly[spike.competitor]
+    spike_hour = spike.start.hour
+    assert spiking[spike_hour] > 3 * max(n for h, n in spiking.items() if h != spike_hour)
+    assert spike.mentions > 0
+    assert spiking[spike_hour] >= spike.mentions
+    for competitor in set(truth.competitors) - {spike.competitor}:  # the steady background
+        assert 0 < 3 * max(hourly[competitor].values()) < spiking[spike_hour], competitor
+    assert truth.to_json()["competitor_spike"]["competitor"] == spike.competitor
+
+
+def test_without_a_spike_the_truth_has_none() -> None:
+    _, truth = simulate(SimulationConfig(count=20_000, competitor_spike_after_minutes=0.0))
+    assert truth.competitor_spike is not None
+    _, truth = simulate(SimulationConfig(count=20_000, competitor_spike_after_minutes=None))
+    assert truth.competitor_spike is None
+    assert truth.to_json()["competitor_spike"] is None
+
+
+def test_blocked_customers_come_back(default_run: tuple[list[Json], GroundTruth]) -> None:
+    """The high-friction rule's customers start another contact soon after."""
+    events, truth = default_run
+    blocked: dict[str, datetime] = {}
+    came_back = 0
+    for event in originals(events):
+        customer = event["customer_id"]
+        if (
+            event["type"] == "policy.applied"
+            and event["rule_id"] == truth.high_friction_rule_id
+            and event["effect"] != "allowed"
+        ):
+            blocked[customer] = when(event)
+        elif event["type"] == "interaction.started" and customer in blocked:
+            came_back += (when(event) - blocked.pop(customer)).total_seconds() < 3_600
+    assert came_back > 0.3 * (came_back + len(blocked))
+
+
 # --- duplicates and count ----------------------------------------------------------------
 
 

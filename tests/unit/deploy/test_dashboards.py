@@ -47,6 +47,9 @@ WORKER_METRICS: dict[str, str] = {
     "cxpulse_worker_up": "gauge",
     "cxpulse_worker_ready": "gauge",
     "cxpulse_event_time_lag_seconds": "gauge",
+    "cxpulse_insights_total": "counter",
+    "cxpulse_competitor_mentions_total": "counter",
+    "cxpulse_rule_friction": "gauge",
 }
 PROMETHEUS_SERIES = frozenset({"up"})
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
