@@ -9,6 +9,7 @@ the wall clock, and the pipeline's own delay is what operators need to see.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from cxpulse.agents.pipeline import Pipeline
@@ -37,42 +38,57 @@ def lane_of(headers: Any) -> int:
 
 async def publish(
     pipeline: Pipeline, emitted: Emitted, received_at: float | None, lane: int = 0
-) -> None:
+) -> list[Awaitable[Any]]:
+    """Send the outputs; returns their delivery futures.
+
+    The caller awaits them before it saves the state that records this step: a crash can
+    then repeat an output (same deterministic id) but never lose one.
+    """
     metrics = pipeline.metrics
+    deliveries: list[Awaitable[Any]] = []
     if emitted.duplicate:
         metrics.duplicates.inc()
-        return
+        return deliveries
     latency = max(0.0, time.time() - received_at) if received_at else None
     _count(pipeline, emitted)
     for raw_alert in emitted.alerts:
         alert = pipeline.redactor.alert(raw_alert)
-        await pipeline.alerts_topic.send(key=alert.entity_id.encode(), value=alert.to_json())
+        deliveries.append(
+            await pipeline.alerts_topic.send(key=alert.entity_id.encode(), value=alert.to_json())
+        )
         metrics.alerts.labels(alert.kind, alert.severity.value).inc()
         if latency is not None:
             metrics.end_to_end_latency.labels("alert").observe(latency)
     redactor = pipeline.redactor
     for raw_insight in emitted.insights:
         insight = redacted(raw_insight, redactor.text, redactor.customer_id)
-        await pipeline.insights_topic.send(
-            key=insight.customer_id.encode(), value=insight.to_json()
+        deliveries.append(
+            await pipeline.insights_topic.send(
+                key=insight.customer_id.encode(), value=insight.to_json()
+            )
         )
         metrics.insights.labels(insight.kind).inc()
     if pipeline.settings.emit_snapshots:
         for raw_snapshot in emitted.snapshots:
             snapshot = pipeline.redactor.snapshot(raw_snapshot)
-            await pipeline.scores_topic.send(
-                key=snapshot.entity_id.encode(), value=snapshot.to_json()
+            deliveries.append(
+                await pipeline.scores_topic.send(
+                    key=snapshot.entity_id.encode(), value=snapshot.to_json()
+                )
             )
             if latency is not None:
                 metrics.end_to_end_latency.labels("score").observe(latency)
     for summary in emitted.summaries:
         for entity_type, entity_id in summary_routes(summary):
-            await pipeline.summaries_topic.send(
-                key=route_key(entity_type, entity_id),
-                value=summary.to_bytes(),
-                timestamp=received_at,
-                headers=lane_header(lane),
+            deliveries.append(
+                await pipeline.summaries_topic.send(
+                    key=route_key(entity_type, entity_id),
+                    value=summary.to_bytes(),
+                    timestamp=received_at,
+                    headers=lane_header(lane),
+                )
             )
+    return deliveries
 
 
 def _count(pipeline: Pipeline, emitted: Emitted) -> None:

@@ -6,9 +6,10 @@ so a busy customer costs one table write per batch, not one per event.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -75,6 +76,7 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             states: dict[bytes, tuple[CustomerState, Any]] = {}
+            pending: list[Awaitable[Any]] = []
             for record in batch:
                 message = record.message
                 try:
@@ -88,8 +90,11 @@ def register(pipeline: Pipeline) -> None:
                 state = states[key][0] if key in states else load_customer(key, record)
                 new_state, emitted = score_customer_event(state, event, config)
                 states[key] = (new_state, record)
-                await publish(pipeline, emitted, message.timestamp, lane=message.partition)
+                pending += await publish(
+                    pipeline, emitted, message.timestamp, lane=message.partition
+                )
                 metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+            await asyncio.gather(*pending)  # outputs delivered before state records them
             save(customers, states)
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
@@ -98,6 +103,7 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             states: dict[bytes, tuple[EntityState, Any]] = {}
+            pending: list[Awaitable[Any]] = []
             for record in batch:
                 message = record.message
                 key = message.key
@@ -108,6 +114,7 @@ def register(pipeline: Pipeline) -> None:
                     state, entity_type, entity_id, summary, config, lane=lane_of(message.headers)
                 )
                 states[key] = (new_state, record)
-                await publish(pipeline, emitted, message.timestamp)
+                pending += await publish(pipeline, emitted, message.timestamp)
+            await asyncio.gather(*pending)
             save(entities, states)
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)
