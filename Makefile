@@ -13,11 +13,11 @@ export KAFKA_PORT
 # Reinstalled only when pyproject.toml changes.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install kafka-start kafka-stop kafka-status test test-unit test-integration lint demo
+.PHONY: help install kafka-start kafka-stop kafka-status test test-unit test-integration lint demo bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
-	@echo "  variables: KAFKA_PORT=$(KAFKA_PORT) PYTHON=$(PYTHON) PYTEST_ARGS=... DEMO_SECONDS=N"
+	@echo "  variables: KAFKA_PORT=$(KAFKA_PORT) PYTHON=$(PYTHON) PYTEST_ARGS=... DEMO_SECONDS=N BENCH_ARGS=..."
 
 install: $(INSTALLED) ## create .venv (Python >= 3.11) and install cxpulse with its dev tools
 
@@ -52,6 +52,10 @@ lint: install ## ruff check, ruff format --check, mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+bench: install ## benchmark on a real broker (BENCH_ARGS=...); writes var/bench/result.json
+	$(KAFKA) run timeout -s KILL 3600 $(BIN)/python -m bench.run \
+		--bootstrap 127.0.0.1:$(KAFKA_PORT) $(BENCH_ARGS)
 
 demo: install ## run the pipeline on simulated events and print its alerts (Ctrl-C stops it)
 	deploy/demo.sh

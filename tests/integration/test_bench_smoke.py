@@ -1,0 +1,54 @@
+"""The benchmark runs end to end with tiny numbers and reports every step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "--events", "3000",
+    "--runs", "1",
+    "--rate", "500",
+    "--latency-seconds", "3",
+    "--memory-customers", "1000",
+    "--memory-events", "3000",
+    "--step-timeout", "60",
+]  # fmt: skip
+
+
+def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--bootstrap", bootstrap, *TINY, "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    measured = result["steps"]
+
+    for step in ("raw", "faust", "cxpulse", "scaling"):
+        assert measured[step]["events_per_s"] > 0, step
+    run = measured["cxpulse"]["runs"][0]
+    assert sum(run["per_worker_events"]) == 3000
+    assert len(measured["scaling"]["two_workers"]["per_worker_events"]) == 2
+    latency = measured["latency"]
+    assert latency["count"] > 0
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    memory = measured["memory"]
+    assert max(memory["peak_rss_mb"]) > 0
+    assert memory["table_keys"]["customers"] > 0
+    assert set(result["ratios"]) == {"cxpulse_vs_faust", "cxpulse_vs_raw", "two_vs_one"}
+    assert all(value > 0 for value in result["ratios"].values())
+    assert "events/s" in done.stdout
