@@ -25,10 +25,19 @@ from tests.unit.deploy.test_dashboards import (
 
 pytestmark = pytest.mark.slow
 
+SHORT_WINDOWS = {
+    "CXPULSE_ENTITY_WINDOW_MINUTES": "10",
+    "CXPULSE_ALLOWED_LATENESS_MINUTES": "2",
+    "CXPULSE_ENTITY_MIN_SAMPLES": "3",
+    "CXPULSE_RULE_MIN_SAMPLES": "2",
+}
+
 
 @pytest.fixture(scope="module")
 def fed_worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    running = make_worker(bootstrap, tmp_path_factory.mktemp("prom-worker"))
+    """A worker fed a fixed, seeded simulation; short windows so that agent, queue, service,
+    competitor and rule windows close within its ~50 minutes of event time."""
+    running = make_worker(bootstrap, tmp_path_factory.mktemp("prom-worker"), **SHORT_WINDOWS)
     running.start()
     try:
         subprocess.run(
@@ -43,6 +52,8 @@ def fed_worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "5",
                 "--rate",
                 "0",
+                "--start",
+                "2026-01-05T08:00:00Z",
             ],
             env=running.env,
             cwd=REPO,
