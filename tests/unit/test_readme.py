@@ -14,7 +14,12 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 def test_every_setting_is_documented_with_its_env_var_and_default() -> None:
     for name, info in Settings.model_fields.items():
         row = next(
-            (line for line in README.splitlines() if f"`CXPULSE_{name.upper()}`" in line), None
+            (
+                line
+                for line in README.splitlines()
+                if line.startswith(f"| `CXPULSE_{name.upper()}`")
+            ),
+            None,
         )
         assert row is not None, f"CXPULSE_{name.upper()} missing from the README"
         assert str(info.default) in row or repr(info.default) in row, row
