@@ -41,6 +41,13 @@ def bootstrap() -> str:
     return BOOTSTRAP
 
 
+def run_cxpulse(*args: str) -> None:
+    """Run a `cxpulse` command to completion (simulate to a file, replay, …)."""
+    subprocess.run(
+        [sys.executable, "-m", "cxpulse.agents.cli", *args], check=True, cwd=REPO, timeout=120
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -81,3 +81,22 @@ def collect(
 ) -> list[dict[str, Any]]:
     """All JSON records of ``topic`` from the start, once ``until(records)`` holds (or timeout)."""
     return asyncio.run(_collect(bootstrap, topic, until, timeout_s, settle_s))
+
+
+def collect_ids(
+    bootstrap: str,
+    topic: str,
+    expected: set[str],
+    *,
+    id_field: str = "alert_id",
+    timeout_s: float = 180.0,
+    settle_s: float = 5.0,
+) -> list[dict[str, Any]]:
+    """Records of ``topic`` once every id in ``expected`` has arrived (or on timeout)."""
+    return collect(
+        bootstrap,
+        topic,
+        until=lambda rs: {r[id_field] for r in rs} >= expected,
+        timeout_s=timeout_s,
+        settle_s=settle_s,
+    )

@@ -8,8 +8,6 @@ tests print how many). Consumers dedupe on ``alert_id``.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,18 +16,12 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.conftest import REPO, Worker, free_port, make_worker
-from tests.integration.kafka_io import collect, produce_events
+from tests.integration.conftest import Worker, free_port, make_worker, run_cxpulse
+from tests.integration.kafka_io import collect, collect_ids, produce_events
 
 pytestmark = pytest.mark.slow
 
 SEED, COUNT = 21, 6_000
-
-
-def cxpulse(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "cxpulse.agents.cli", *args], check=True, cwd=REPO, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +29,10 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, A
     """Simulated events and the alert ids `cxpulse replay` computes from them."""
     tmp = tmp_path_factory.mktemp("faults")
     events_file, alerts_file = tmp / "events.jsonl", tmp / "alerts.jsonl"
-    cxpulse("simulate", "--seed", str(SEED), "--count", str(COUNT), "--output", str(events_file))
-    cxpulse("replay", str(events_file), "--alerts", str(alerts_file))
+    run_cxpulse(
+        "simulate", "--seed", str(SEED), "--count", str(COUNT), "--output", str(events_file)
+    )
+    run_cxpulse("replay", str(events_file), "--alerts", str(alerts_file))
     events = [orjson.loads(line) for line in events_file.read_bytes().splitlines()]
     alert_ids = {orjson.loads(line)["alert_id"] for line in alerts_file.read_bytes().splitlines()}
     return events, alert_ids
@@ -71,18 +65,16 @@ def test_kill_9_mid_stream_then_restart_loses_no_alert(
 
     started = time.monotonic()
     first_worker.start()
-    streamed = collect(
-        bootstrap,
-        alerts_topic,
-        until=lambda rs: {r["alert_id"] for r in rs} >= expected,
-        timeout_s=180.0,
-        settle_s=5.0,
-    )
-    ids = [a["alert_id"] for a in streamed]
+    streamed = collect_ids(bootstrap, alerts_topic, expected)
     print(
         f"recovered and finished in {time.monotonic() - started:.1f}s; "
-        f"{len(partial)} alerts before the crash, {len(ids)} in all"
+        f"{len(partial)} alerts before the crash, {len(streamed)} in all"
     )
+    assert_no_alert_lost(streamed, expected)
+
+
+def assert_no_alert_lost(streamed: list[dict[str, Any]], expected: set[str]) -> None:
+    ids = [a["alert_id"] for a in streamed]
     assert set(ids) == expected, {
         "missing": len(expected - set(ids)),
         "extra": len(set(ids) - expected),
@@ -112,18 +104,7 @@ def test_a_worker_joining_then_one_dying_mid_stream_loses_no_alert(
         second.start()  # rebalance: partitions move to the newcomer
         collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 2, settle_s=0)
         first_worker.stop(signal.SIGKILL)  # rebalance again: the survivor takes everything
-        streamed = collect(
-            bootstrap,
-            alerts_topic,
-            until=lambda rs: {r["alert_id"] for r in rs} >= expected,
-            timeout_s=180.0,
-            settle_s=5.0,
-        )
+        streamed = collect_ids(bootstrap, alerts_topic, expected)
     finally:
         second.stop(signal.SIGKILL)
-    ids = [a["alert_id"] for a in streamed]
-    assert set(ids) == expected, {
-        "missing": len(expected - set(ids)),
-        "extra": len(set(ids) - expected),
-    }
-    print(f"{len(ids) - len(set(ids))} alerts published twice, none lost")
+    assert_no_alert_lost(streamed, expected)

@@ -15,7 +15,7 @@ import orjson
 
 from cxpulse.agents.simulate import Simulation, SimulationConfig
 from tests.integration.conftest import REPO, Worker
-from tests.integration.kafka_io import collect, produce_events
+from tests.integration.kafka_io import collect_ids, produce_events
 
 #: Few contacts per minute, many of them with a competitor note or a rule: hours of event
 #: time (a spike needs a baseline of earlier windows) in a few thousand events.
@@ -68,17 +68,16 @@ def test_planted_spike_and_friction_alert_and_stream_equals_replay(
 
     bootstrap = worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
     produce_events(bootstrap, worker.topic("input"), events)
-    streamed_alerts = collect(
-        bootstrap,
-        worker.topic("alerts"),
-        until=lambda rs: {r["alert_id"] for r in rs} >= set(expected_alerts),
-        timeout_s=60.0,
+    streamed_alerts = collect_ids(
+        bootstrap, worker.topic("alerts"), set(expected_alerts), timeout_s=60.0, settle_s=2.0
     )
-    streamed_insights = collect(
+    streamed_insights = collect_ids(
         bootstrap,
         worker.topic("insights"),
-        until=lambda rs: {r["insight_id"] for r in rs} >= set(expected_insights),
-        timeout_s=20.0,
+        set(expected_insights),
+        id_field="insight_id",
+        timeout_s=60.0,
+        settle_s=2.0,
     )
     for streamed, expected, key in (
         (streamed_alerts, expected_alerts, "alert_id"),

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
-from tests.integration.conftest import REPO, Worker
-from tests.integration.kafka_io import collect, produce_events
+from tests.integration.conftest import Worker, run_cxpulse
+from tests.integration.kafka_io import collect_ids, produce_events
 
 SEED, COUNT = 11, 4_000
 
 
-def cxpulse(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "cxpulse.agents.cli", *args], check=True, cwd=REPO, timeout=120
-    )
-
-
 def test_stream_alerts_equal_replay_alerts(worker: Worker, tmp_path: Path) -> None:
     events_file, alerts_file = tmp_path / "events.jsonl", tmp_path / "alerts.jsonl"
-    cxpulse("simulate", "--seed", str(SEED), "--count", str(COUNT), "--output", str(events_file))
-    cxpulse("replay", str(events_file), "--alerts", str(alerts_file))
+    run_cxpulse(
+        "simulate", "--seed", str(SEED), "--count", str(COUNT), "--output", str(events_file)
+    )
+    run_cxpulse("replay", str(events_file), "--alerts", str(alerts_file))
     expected = {
         orjson.loads(line)["alert_id"]: orjson.loads(line)
         for line in alerts_file.read_bytes().splitlines()
@@ -35,13 +29,7 @@ def test_stream_alerts_equal_replay_alerts(worker: Worker, tmp_path: Path) -> No
     events = [orjson.loads(line) for line in events_file.read_bytes().splitlines()]
     produce_events(bootstrap, worker.topic("input"), events)
 
-    streamed = collect(
-        bootstrap,
-        worker.topic("alerts"),
-        until=lambda rs: {r["alert_id"] for r in rs} >= set(expected),
-        timeout_s=150.0,
-        settle_s=5.0,
-    )
+    streamed = collect_ids(bootstrap, worker.topic("alerts"), set(expected), timeout_s=150.0)
     ids = [a["alert_id"] for a in streamed]
     assert len(ids) == len(set(ids)), "an alert was published twice"
     missing = sorted(
