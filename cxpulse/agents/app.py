@@ -52,7 +52,7 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
-        processing_guarantee=settings.processing_guarantee,
+        processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.005,

@@ -33,7 +33,7 @@ async def send_dead_letter(
     letter = dead_letter(
         message.value, rejection, origin_of(message), stage, rejected_at=datetime.now(UTC)
     )
-    await pipeline.dead_letter_topic.send(key=message.key, value=letter.to_json())
+    await pipeline.send(pipeline.dead_letter_topic, key=message.key, value=letter.to_json())
     pipeline.metrics.dead_letters.labels(stage, rejection.reason).inc()
 
 
@@ -52,7 +52,8 @@ def register(pipeline: Pipeline) -> None:
                 if isinstance(result, Rejection):
                     await send_dead_letter(pipeline, message, result, STAGE)
                     continue
-                await pipeline.events_topic.send(
+                await pipeline.send(
+                    pipeline.events_topic,
                     key=result.customer_id.encode(),
                     value=message.value,
                     timestamp=message.timestamp,  # keeps the producer's time for latency

@@ -54,7 +54,9 @@ async def publish(
     for raw_alert in emitted.alerts:
         alert = pipeline.redactor.alert(raw_alert)
         deliveries.append(
-            await pipeline.alerts_topic.send(key=alert.entity_id.encode(), value=alert.to_json())
+            await pipeline.send(
+                pipeline.alerts_topic, key=alert.entity_id.encode(), value=alert.to_json()
+            )
         )
         metrics.alerts.labels(alert.kind, alert.severity.value).inc()
         if latency is not None:
@@ -63,8 +65,8 @@ async def publish(
     for raw_insight in emitted.insights:
         insight = redacted(raw_insight, redactor.text, redactor.customer_id)
         deliveries.append(
-            await pipeline.insights_topic.send(
-                key=insight.customer_id.encode(), value=insight.to_json()
+            await pipeline.send(
+                pipeline.insights_topic, key=insight.customer_id.encode(), value=insight.to_json()
             )
         )
         metrics.insights.labels(insight.kind).inc()
@@ -72,8 +74,8 @@ async def publish(
         for raw_snapshot in emitted.snapshots:
             snapshot = pipeline.redactor.snapshot(raw_snapshot)
             deliveries.append(
-                await pipeline.scores_topic.send(
-                    key=snapshot.entity_id.encode(), value=snapshot.to_json()
+                await pipeline.send(
+                    pipeline.scores_topic, key=snapshot.entity_id.encode(), value=snapshot.to_json()
                 )
             )
             if latency is not None:
@@ -81,7 +83,8 @@ async def publish(
     for summary in emitted.summaries:
         for entity_type, entity_id in summary_routes(summary):
             deliveries.append(
-                await pipeline.summaries_topic.send(
+                await pipeline.send(
+                    pipeline.summaries_topic,
                     key=route_key(entity_type, entity_id),
                     value=summary.to_bytes(),
                     timestamp=received_at,

@@ -61,10 +61,6 @@ class Settings(BaseSettings):
         "rocksdb://",
         description="table store: rocksdb:// (durable, RocksDB via rocksdict) or memory://",
     )
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
-        "at_least_once",
-        description="exactly_once commits state, outputs and offsets in one Kafka transaction",
-    )
     data_dir: str = Field("var/cxpulse", description="worker data directory (tables, state)")
     web_host: str = Field("127.0.0.1", description="bind address of /metrics, /healthz, /readyz")
     web_port: int = Field(6066, ge=1, le=65535, description="port of /metrics, /healthz, /readyz")

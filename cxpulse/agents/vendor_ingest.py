@@ -38,7 +38,8 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
                     await send_dead_letter(pipeline, message, rejection, stage)
                     continue
                 for event in events:
-                    await pipeline.events_topic.send(
+                    await pipeline.send(
+                        pipeline.events_topic,
                         key=event.customer_id.encode(),
                         value=event_to_json(event),
                         timestamp=message.timestamp,
