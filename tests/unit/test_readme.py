@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from cxpulse.agents.cli import COMMANDS
+from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.settings import Settings
 from cxpulse.schemas.events import EVENT_TYPES
 
@@ -30,3 +33,12 @@ def test_every_event_type_and_command_is_documented() -> None:
         assert f"`{event_type}`" in README
     for command in [*COMMANDS, "adapt", "schema"]:
         assert f"cxpulse {command}" in README
+
+
+def test_every_worker_metric_is_in_the_operations_reference() -> None:
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    registry = CollectorRegistry()
+    Metrics(registry)
+    for family in registry.collect():
+        suffix = "_total" if family.type == "counter" else ""
+        assert f"`{family.name}{suffix}`" in reference, family.name
