@@ -39,7 +39,7 @@ class MessageOrigin:
     timestamp_ms: int | None = None
 
 
-def check_size(raw: bytes | None, max_bytes: int) -> Rejection | None:
+def check_size(raw: bytes, max_bytes: int) -> Rejection | None:
     """Refuse empty and oversized payloads before anything parses them."""
     if not raw:
         return Rejection("empty", "the message has no payload")
@@ -51,13 +51,14 @@ def check_size(raw: bytes | None, max_bytes: int) -> Rejection | None:
 
 
 def decode_event(raw: bytes | None, max_bytes: int) -> Event | Rejection:
-    refused = check_size(raw, max_bytes)
-    if refused is not None or raw is None:
-        return refused or Rejection("empty", "the message has no payload")
+    payload = raw or b""
+    refused = check_size(payload, max_bytes)
+    if refused is not None:
+        return refused
     try:
-        return parse_event(raw)
+        return parse_event(payload)
     except ValidationError as exc:
-        return _explain(raw, exc.errors(include_url=False, include_input=False))
+        return _explain(payload, exc.errors(include_url=False, include_input=False))
 
 
 def _explain(raw: bytes, errors: list[ErrorDetails]) -> Rejection:

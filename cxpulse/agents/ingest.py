@@ -13,6 +13,7 @@ from typing import Any
 
 from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.agents.pipeline import Pipeline
+from cxpulse.schemas.events import Event
 
 STAGE = "ingest"
 
@@ -37,6 +38,23 @@ async def send_dead_letter(
     pipeline.metrics.dead_letters.labels(stage, rejection.reason).inc()
 
 
+async def forward_event(
+    pipeline: Pipeline, event: Event, value: bytes, received_at: float | None, source: str
+) -> None:
+    """Send a valid event to the customer-keyed events topic and count it.
+
+    ``received_at`` is the input record's Kafka timestamp, kept for end-to-end latency;
+    ``source`` stands in when the event names none.
+    """
+    await pipeline.send(
+        pipeline.events_topic,
+        key=event.customer_id.encode(),
+        value=value,
+        timestamp=received_at,
+    )
+    pipeline.metrics.events.labels(event.type, event.source or source, event.channel or "").inc()
+
+
 def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
     metrics = pipeline.metrics
@@ -52,11 +70,5 @@ def register(pipeline: Pipeline) -> None:
                 if isinstance(result, Rejection):
                     await send_dead_letter(pipeline, message, result, STAGE)
                     continue
-                await pipeline.send(
-                    pipeline.events_topic,
-                    key=result.customer_id.encode(),
-                    value=message.value,
-                    timestamp=message.timestamp,  # keeps the producer's time for latency
-                )
-                metrics.events.labels(result.type, result.source or "", result.channel or "").inc()
+                await forward_event(pipeline, result, message.value, message.timestamp, "")
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)

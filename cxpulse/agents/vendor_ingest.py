@@ -11,7 +11,7 @@ from typing import Any
 
 from cxpulse.agents.adapters import ADAPTERS, Adapter, AdapterError
 from cxpulse.agents.decode import Rejection, check_size
-from cxpulse.agents.ingest import send_dead_letter
+from cxpulse.agents.ingest import forward_event, send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.schemas.events import event_to_json
 
@@ -27,7 +27,7 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
             started = time.perf_counter()
             for record in batch:
                 message = record.message
-                oversized = check_size(message.value, settings.max_event_bytes)
+                oversized = check_size(message.value or b"", settings.max_event_bytes)
                 if oversized is not None:
                     await send_dead_letter(pipeline, message, oversized, stage)
                     continue
@@ -38,15 +38,9 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
                     await send_dead_letter(pipeline, message, rejection, stage)
                     continue
                 for event in events:
-                    await pipeline.send(
-                        pipeline.events_topic,
-                        key=event.customer_id.encode(),
-                        value=event_to_json(event),
-                        timestamp=message.timestamp,
+                    await forward_event(
+                        pipeline, event, event_to_json(event), message.timestamp, source
                     )
-                    metrics.events.labels(
-                        event.type, event.source or source, event.channel or ""
-                    ).inc()
             metrics.processing.labels(stage).observe(time.perf_counter() - started)
 
 
