@@ -11,7 +11,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from faust.streams import _current_event as CURRENT_EVENT
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from cxpulse.agents.scoring.entity import EntityState, score_entity_summary
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.schemas.events import parse_event
 
-State = TypeVar("State")
+State = TypeVar("State", CustomerState, EntityState)
 
 
 @contextmanager
@@ -46,20 +46,35 @@ def acting_for(record: Any) -> Iterator[None]:
         CURRENT_EVENT.reset(token)
 
 
-def _loader(table: Any, decode: Callable[[bytes], State]) -> Callable[[bytes, Any], State | None]:
-    def load(key: bytes, record: Any) -> State | None:
+class BatchState(Generic[State]):
+    """One batch's view of a state table: each key read once, written back once.
+
+    Outputs are collected as delivery futures; ``commit`` awaits them before it saves the
+    states that record them, so a crash can repeat an output but never lose one.
+    """
+
+    def __init__(self, table: Any, decode: Callable[[bytes], State]) -> None:
+        self._table = table
+        self._decode: Callable[[bytes], State] = decode
+        self._states: dict[bytes, tuple[State, Any]] = {}
+        self._deliveries: list[Awaitable[Any]] = []
+
+    def get(self, key: bytes, record: Any) -> State | None:
+        if key in self._states:
+            return self._states[key][0]
         with acting_for(record):
-            raw = table.get(key)
-        return None if raw is None else decode(raw)
+            raw = self._table.get(key)
+        return None if raw is None else self._decode(raw)
 
-    return load
+    def put(self, key: bytes, state: State, record: Any, deliveries: list[Awaitable[Any]]) -> None:
+        self._states[key] = (state, record)
+        self._deliveries += deliveries
 
-
-def save(table: Any, states: dict[bytes, tuple[Any, Any]]) -> None:
-    """Write each key's final state of the batch once, under its own partition."""
-    for key, (state, record) in states.items():
-        with acting_for(record):
-            table[key] = state.to_bytes()
+    async def commit(self) -> None:
+        await asyncio.gather(*self._deliveries)
+        for key, (state, record) in self._states.items():
+            with acting_for(record):
+                self._table[key] = state.to_bytes()
 
 
 def register(pipeline: Pipeline) -> None:
@@ -67,16 +82,12 @@ def register(pipeline: Pipeline) -> None:
     metrics = pipeline.metrics
     config = settings.scoring_config()
     within = settings.batch_within_ms / 1000
-    customers, entities = pipeline.customers, pipeline.entities
-    load_customer = _loader(customers, CustomerState.from_bytes)
-    load_entity = _loader(entities, EntityState.from_bytes)
 
     @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
     async def score_customers(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            states: dict[bytes, tuple[CustomerState, Any]] = {}
-            pending: list[Awaitable[Any]] = []
+            states = BatchState(pipeline.customers, CustomerState.from_bytes)
             for record in batch:
                 message = record.message
                 try:
@@ -87,34 +98,34 @@ def register(pipeline: Pipeline) -> None:
                     await send_dead_letter(pipeline, message, rejection, "scorer")
                     continue
                 key = message.key
-                state = states[key][0] if key in states else load_customer(key, record)
-                new_state, emitted = score_customer_event(state, event, config)
-                states[key] = (new_state, record)
-                pending += await publish(
+                state, emitted = score_customer_event(states.get(key, record), event, config)
+                deliveries = await publish(
                     pipeline, emitted, message.timestamp, lane=message.partition
                 )
+                states.put(key, state, record, deliveries)
                 metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
-            await asyncio.gather(*pending)  # outputs delivered before state records them
-            save(customers, states)
+            await states.commit()
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
     async def score_entities(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            states: dict[bytes, tuple[EntityState, Any]] = {}
-            pending: list[Awaitable[Any]] = []
+            states = BatchState(pipeline.entities, EntityState.from_bytes)
             for record in batch:
                 message = record.message
                 key = message.key
                 entity_type, entity_id = parse_route_key(key)
                 summary = InteractionSummary.from_bytes(message.value)
-                state = states[key][0] if key in states else load_entity(key, record)
-                new_state, emitted = score_entity_summary(
-                    state, entity_type, entity_id, summary, config, lane=lane_of(message.headers)
+                state, emitted = score_entity_summary(
+                    states.get(key, record),
+                    entity_type,
+                    entity_id,
+                    summary,
+                    config,
+                    lane=lane_of(message.headers),
                 )
-                states[key] = (new_state, record)
-                pending += await publish(pipeline, emitted, message.timestamp)
-            await asyncio.gather(*pending)
-            save(entities, states)
+                deliveries = await publish(pipeline, emitted, message.timestamp)
+                states.put(key, state, record, deliveries)
+            await states.commit()
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)
