@@ -11,6 +11,11 @@ then every summary of the window can still arrive, so stream and replay fill it 
 summary for an already closed window is *late*: counted, otherwise ignored
 (docs/scoring.md, section 6).
 
+Summaries are delivered at least once: a re-sent summary (same ``summary_id`` and time)
+that an open window already holds is a duplicate and has no effect.  The entity remembers
+the (time, id) of the summaries in its open windows only, at most ``dedup_max_ids`` of them
+(the latest); a copy of a summary in a closed window is late anyway.
+
 Competitors (mentions in conversations) and rules (friction of ``policy.applied``) use the
 same windows; docs/intelligence.md describes what their windows score and alert on.
 
@@ -46,7 +51,7 @@ from cxpulse.agents.scoring.consistency import (
     summary_samples,
     update_baseline,
 )
-from cxpulse.agents.scoring.emitted import Emitted
+from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
 from cxpulse.agents.scoring.eventtime import from_us
 from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, judge_mentions
 from cxpulse.agents.scoring.moments import FixedSums, MetricStats, add_fixed, fixed_stats
@@ -109,6 +114,9 @@ class EntityState:
     #: A rule_friction was raised and the rule's friction has not fallen back since.
     friction_raised: bool = False
     cooldowns: dict[str, int] = field(default_factory=dict)
+    #: (time, summary id) of the summaries in the open windows, sorted, at most
+    #: ``dedup_max_ids`` (the latest): a re-sent one is a duplicate (deduplication).
+    seen: Evidence = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)
@@ -117,6 +125,8 @@ class EntityState:
     def from_bytes(cls, raw: bytes) -> EntityState:
         fields: dict[str, Any] = orjson.loads(raw)
         fields["windows"] = [_window_from_json(window) for window in fields["windows"]]
+        # States written before deduplication have no "seen".
+        fields["seen"] = [tuple(item) for item in fields.get("seen", ())]
         return cls(**fields)
 
 
@@ -149,6 +159,22 @@ def _keep_earliest(evidence: Evidence, item: tuple[int, str], limit: int) -> Non
         return
     bisect.insort(evidence, item)
     del evidence[limit:]
+
+
+def _is_seen(seen: Evidence, item: tuple[int, str]) -> bool:
+    index = bisect.bisect_left(seen, item)
+    return index < len(seen) and seen[index] == item
+
+
+def _remember(seen: Evidence, item: tuple[int, str], limit: int) -> None:
+    """Keep the ``limit`` largest items: the same set whatever the insertion order."""
+    bisect.insort(seen, item)
+    del seen[: max(0, len(seen) - limit)]
+
+
+def _forget_closed(seen: Evidence, closed_through_us: int) -> None:
+    """Forget the summaries of closed windows: a copy of one of them is late."""
+    del seen[: bisect.bisect_left(seen, closed_through_us, key=lambda item: item[0])]
 
 
 def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> None:
@@ -460,7 +486,8 @@ def score_entity_summary(
     lane: int = 0,
 ) -> tuple[EntityState, Emitted]:
     """Add ``summary``, received on ``lane`` (0 <= lane; normally < ``config.lanes``), and
-    score the windows this closes.  A late summary is only counted."""
+    score the windows this closes.  A late summary is only counted; a duplicate of one
+    already in an open window returns the state untouched with ``DUPLICATE``."""
     if lane < 0:
         raise ValueError(f"lane must be >= 0, got {lane}")
     if state is None:
@@ -471,11 +498,16 @@ def score_entity_summary(
     if start + width <= state.closed_through_us:
         state.late += 1
         return state, Emitted(late_summaries=1)
+    item = (at_us, summary.summary_id)
+    if _is_seen(state.seen, item):
+        return state, DUPLICATE
+    _remember(state.seen, item, config.dedup_max_ids)
     _add(_window_for(state, start), summary, config)
     closable = _advance(state, lane, at_us, config)
     if closable <= state.closed_through_us:
         return state, Emitted()
     state.closed_through_us = closable
+    _forget_closed(state.seen, closable)
     closer = _Closer(state, entity_type, config)
     windows = state.windows
     while windows and windows[0].start_us + width <= closable:

@@ -1,17 +1,25 @@
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxpulse.agents.scoring.config import US_PER_MINUTE, ScoringConfig
-from cxpulse.agents.scoring.emitted import Emitted
+from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
+from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.lanes import lane_for
 from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.schemas.events import Event
 from cxpulse.schemas.outputs import EntityType
+from tests.unit.agents.scoring.make import Events
 
 CONFIG = ScoringConfig()
 T0_US = 1_741_000_000 * 1_000_000 // 3_600_000_000 * 3_600_000_000  # on an hour boundary
@@ -362,3 +370,235 @@ def test_any_interleaving_of_time_ordered_lanes_gives_the_sorted_result(
         snaps_a = [s for out in out_a for s in out.snapshots]
         assert snaps_a
         assert snaps_a == [s for out in out_b for s in out.snapshots]
+
+
+# --- deduplication: summaries are delivered at least once --------------------------------
+
+#: Small windows are scored and alert often.
+ONCE_CONFIG = ScoringConfig(
+    entity_min_samples=3, burst_min_failures=2, consistency_alert_threshold=60
+)
+
+
+def copy_of(summary: InteractionSummary) -> InteractionSummary:
+    """The same summary as it comes back from the topic."""
+    return InteractionSummary.from_bytes(summary.to_bytes())
+
+
+LATER = contact(2, 40)
+OTHER_LANE = contact(3, 45)
+
+
+@pytest.mark.parametrize(
+    ("before_copy", "copy_lane", "copy", "expected"),
+    [
+        pytest.param([], 0, contact(1, 10), DUPLICATE, id="right after the original"),
+        pytest.param([(LATER, 0), (OTHER_LANE, 1)], 0, contact(1, 10), DUPLICATE, id="later"),
+        pytest.param([(LATER, 0)], 1, contact(1, 10), DUPLICATE, id="on another lane"),
+        pytest.param(
+            [(LATER, 0), (contact(4, END_PLUS_LATENESS), 0), (contact(5, END_PLUS_LATENESS), 1)],
+            0,
+            contact(1, 10),
+            Emitted(late_summaries=1),
+            id="after its window closed: late, as any summary for a closed window",
+        ),
+        pytest.param(
+            [],
+            0,
+            replace(contact(1, 10), occurred_at_us=contact(1, 11).occurred_at_us),
+            Emitted(),
+            id="the same id at another time is another summary",
+        ),
+    ],
+)
+def test_a_resent_summary_is_a_duplicate_while_its_window_is_open(
+    before_copy: list[tuple[InteractionSummary, int]],
+    copy_lane: int,
+    copy: InteractionSummary,
+    expected: Emitted,
+) -> None:
+    state, _ = feed_lanes([(contact(1, 10), 0), *before_copy], config=TWO_LANES)
+    assert state is not None
+    before = state.to_bytes()
+    state, out = score_entity_summary(state, AGENT, "a1", copy_of(copy), TWO_LANES, lane=copy_lane)
+    assert out == expected
+    if expected == DUPLICATE:
+        assert state.to_bytes() == before  # no effect at all
+    elif expected.late_summaries:
+        assert state.late == 1
+    else:
+        assert state.windows[0].interactions == 2
+
+
+contacts_of_customers = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=7),  # customer
+        st.floats(min_value=0, max_value=180),  # minute the contact starts
+        st.sampled_from(["resolved", "resolved", "resolved", "unresolved", "abandoned"]),
+        st.integers(min_value=30, max_value=900),  # handle seconds
+        st.sampled_from(["a1", "a2"]),
+        # feedback after the end (a followup summary): csat, minutes after the end
+        st.none() | st.tuples(st.integers(1, 5), st.floats(min_value=0.1, max_value=120)),
+        st.none() | st.booleans(),  # a promise of service s1 at the start: kept or broken
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+def realistic_arrivals(
+    draws: list[tuple[int, float, str, int, str, tuple[int, float] | None, bool | None]],
+    config: ScoringConfig,
+) -> dict[tuple[EntityType, str], list[tuple[InteractionSummary, int]]]:
+    """Events of a few customers, scored by the customer scorer in event-time order; the
+    summaries each entity receives, with the lane of their customer, in emission order."""
+    customers = {index: Events(f"c{index}", prefix=f"c{index}-e") for index in range(8)}
+    timed: list[tuple[datetime, int, Event]] = []
+    for contact_index, (who, minute, outcome, handle, agent, feedback, promise) in enumerate(draws):
+        make = customers[who]
+        interaction = f"c{who}-i{contact_index}"
+        events = make.contact(interaction, minute, outcome, agent_id=agent, handle=handle)
+        if feedback is not None:
+            csat, after = feedback
+            events.append(
+                make.make(
+                    "feedback.received", minute + 2 + after, interaction_id=interaction, csat=csat
+                )
+            )
+        if promise is not None:
+            kind = "service.promise_kept" if promise else "service.promise_broken"
+            events.append(make.make(kind, minute, promise="outage", service_id="s1"))
+        timed += [(event.occurred_at, who, event) for event in events]
+    timed.sort(key=lambda item: (item[0], item[1]))  # each customer's events in time order
+    states: dict[str, CustomerState] = {}
+    arrivals: defaultdict[tuple[EntityType, str], list[tuple[InteractionSummary, int]]] = (
+        defaultdict(list)
+    )
+    for _, _, event in timed:
+        state, out = score_customer_event(states.get(event.customer_id), event, config)
+        states[event.customer_id] = state
+        lane = lane_for(event.customer_id, config.lanes)
+        for summary in out.summaries:
+            for route in summary_routes(summary):
+                arrivals[route].append((summary, lane))
+    return arrivals
+
+
+def score_all(
+    route: tuple[EntityType, str],
+    arrivals: Iterable[tuple[InteractionSummary, int]],
+    config: ScoringConfig,
+) -> tuple[EntityState | None, list[Emitted]]:
+    state = None
+    emitted = []
+    for summary, lane in arrivals:
+        state, out = score_entity_summary(state, *route, summary, config, lane=lane)
+        emitted.append(out)
+    return state, emitted
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    contacts_of_customers, st.integers(min_value=1, max_value=3), st.randoms(use_true_random=False)
+)
+def test_resent_summaries_anywhere_change_nothing(
+    draws: list[tuple[int, float, str, int, str, tuple[int, float] | None, bool | None]],
+    lane_count: int,
+    rnd: random.Random,
+) -> None:
+    config = replace(ONCE_CONFIG, lanes=lane_count)
+    closer = contact(99_999, 900)  # past the idle-lane time: every window closes
+    closed = 0
+    for route, arrivals in realistic_arrivals(draws, config).items():
+        lanes = [[pair for pair in arrivals if pair[1] == lane] for lane in range(lane_count)]
+        once = [*interleave_lanes(lanes, rnd), (closer, 0)]
+        # a random subsequence of the summaries comes again, each anywhere after its original
+        resent = sorted(rnd.sample(range(len(once)), rnd.randint(1, len(once))))
+        twice: list[tuple[InteractionSummary, int, bool]] = [(s, lane, False) for s, lane in once]
+        for index in reversed(resent):
+            summary, lane = once[index]
+            position = rnd.randint(index + 1, len(twice))
+            twice.insert(position, (copy_of(summary), lane, True))
+        state_once, out_once = score_all(route, once, config)
+        state_twice: EntityState | None = None
+        out_twice: list[Emitted] = []
+        late_copies = 0
+        for summary, lane, is_copy in twice:
+            before = state_twice.to_bytes() if state_twice is not None else None
+            state_twice, out = score_entity_summary(state_twice, *route, summary, config, lane=lane)
+            if not is_copy:
+                out_twice.append(out)
+                continue
+            # a copy has no effect; one for a closed window is counted late, as any summary
+            assert out in (DUPLICATE, Emitted(late_summaries=1))
+            late_copies += out.late_summaries
+            state_twice.late -= out.late_summaries
+            assert state_twice.to_bytes() == before
+            state_twice.late += out.late_summaries
+        assert out_twice == out_once  # every alert and snapshot, in the same order
+        assert state_once is not None
+        assert state_twice is not None
+        assert state_twice.late == state_once.late + late_copies
+        assert replace(state_twice, late=state_once.late) == state_once
+        closed += state_once.windows_closed
+    assert closed > 0
+
+
+@pytest.mark.parametrize("cap", [1, 7, CONFIG.dedup_max_ids])
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_the_remembered_ids_are_the_latest_of_the_open_windows_up_to_the_cap(
+    cap: int, lanes: int
+) -> None:
+    config = ScoringConfig(lanes=lanes, dedup_max_ids=cap)
+    # 12 hours at 50 contacts an hour, all on lane 0.  One lane: the open windows hold the
+    # last 30 to 90 minutes.  Two lanes: the idle lane 1 holds them open for
+    # idle_lane_hours, longer than the default cap lasts.
+    busy = [contact(i, i * 60 / 50) for i in range(12 * 50)]
+    state: EntityState | None = None
+    longest = 0
+    for fed, summary in enumerate(busy, start=1):
+        state, out = score_entity_summary(state, AGENT, "a1", summary, config)
+        assert not out.duplicate
+        assert len(state.seen) <= cap
+        open_ids = [
+            (s.occurred_at_us, s.summary_id)
+            for s in busy[:fed]
+            if s.occurred_at_us >= state.closed_through_us
+        ]
+        assert state.seen == sorted(open_ids)[-cap:]
+        longest = max(longest, len(state.seen))
+    assert state is not None
+    assert state.windows_closed > 0
+    if cap < 50 or lanes == 2:
+        assert longest == cap
+    else:
+        assert longest <= 90 * 50 / 60 + 1  # forgotten as their windows close
+
+
+#: An agent's state as written before deduplication (no "seen"): a closed window and an
+#: open one holding e3.
+OLD_STATE = (
+    b'{"entity_type":"agent","entity_id":"a1","lane_high":[1741005300000000],'
+    b'"closed_through_us":1741003200000000,"windows":[{"start_us":1741003200000000,'
+    b'"interactions":1,"failures":0,"dazzled":0,"promises":0,"sums":{"wait_ratio":'
+    b'[1,500,250000],"wait_breach":[1,0,0],"handle":[1,3000,9000000],"hold":[1,0,0],'
+    b'"transfers":[1,0,0],"csat":[1,3,9],"sentiment":[1,0,0],"failed":[1,0,0]},"counts":{},'
+    b'"failure_evidence":[],"evidence":[[1741005300000000,"e3"]]}],"baseline":'
+    b'{"wait_ratio":0.5,"handle":300.0,"hold":0.0,"transfers":0.0,"csat":3.0,'
+    b'"sentiment":0.0},"windows_closed":1,"late":0,"consistency":null,"below":false,'
+    b'"last_window_us":1740999600000000,"friction_raised":false,"cooldowns":{}}'
+)
+
+
+def test_a_state_written_before_deduplication_loads_and_goes_on_scoring() -> None:
+    state = EntityState.from_bytes(OLD_STATE)
+    assert state.seen == []
+    assert state.windows[0].evidence == [(T0_US + 95 * US_PER_MINUTE, "e3")]
+    assert orjson.loads(state.to_bytes()) == {**orjson.loads(OLD_STATE), "seen": []}
+    assert EntityState.from_bytes(state.to_bytes()) == state
+    state, out = score_entity_summary(state, AGENT, "a1", contact(4, 100), CONFIG)
+    assert out == Emitted()
+    assert state.seen == [(T0_US + 100 * US_PER_MINUTE, "e4/i4")]
+    state, out = score_entity_summary(state, AGENT, "a1", contact(4, 100), CONFIG)
+    assert out == DUPLICATE
+    assert state.windows[0].interactions == 2
