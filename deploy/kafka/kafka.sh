@@ -139,15 +139,14 @@ launch() {
 # Ready means: the port accepts connections, the broker logged that it has started, and (when
 # the project's virtualenv exists) a Kafka client sees the broker in the cluster metadata.
 wait_ready() {
-  local log_offset=$1 deadline=$((SECONDS + START_TIMEOUT)) pid=""
+  local since_ms=$1 deadline=$((SECONDS + START_TIMEOUT)) pid=""
   while ((SECONDS < deadline)); do
     [[ -n "$pid" ]] || pid=$(broker_pid)
     if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
       tail_log
       die "the broker exited during startup"
     fi
-    if [[ -n "$pid" ]] && port_open "$PORT" &&
-      tail -c +"$((log_offset + 1))" "$SERVER_LOG" 2>/dev/null | grep -q 'Kafka Server started'; then
+    if [[ -n "$pid" ]] && port_open "$PORT" && logged_started_since "$since_ms"; then
       client_sees_broker $((deadline - SECONDS)) && return 0
       break
     fi
@@ -155,6 +154,28 @@ wait_ready() {
   done
   tail_log
   die "the broker was not ready on 127.0.0.1:$PORT within ${START_TIMEOUT} s"
+}
+
+# Whether a broker launched at or after SINCE_MS (epoch ms) logged "Kafka Server started".
+# The log rolls over at 10 MB (log4j2.yaml), possibly during this very start, so a byte offset
+# into server.log cannot tell this start's lines from earlier ones: instead, the epoch-ms
+# start time the broker logs just before that line ("Kafka startTimeMs: ...") must be recent.
+# Rolled files are read oldest first (server.log.1 .. .3, then server.log).  No pipe into
+# `grep -q` here: under pipefail its early exit fails the pipeline with SIGPIPE.
+logged_started_since() {
+  local logs=()
+  local file
+  for file in "$SERVER_LOG".1 "$SERVER_LOG".2 "$SERVER_LOG".3 "$SERVER_LOG"; do
+    [[ -f "$file" ]] && logs+=("$file")
+  done
+  ((${#logs[@]} > 0)) || return 1
+  awk -v since="$1" '
+    / Kafka startTimeMs: / {
+      for (i = 1; i < NF; i++) if ($i == "startTimeMs:") fresh = ($(i + 1) + 0 >= since + 0)
+    }
+    / Kafka Server started/ && fresh { found = 1 }
+    END { exit found ? 0 : 1 }
+  ' "${logs[@]}"
 }
 
 client_sees_broker() {
@@ -219,10 +240,10 @@ cmd_start() {
   rm -f "$PID_FILE"
   write_properties
   format_storage
-  local started=$SECONDS log_offset=0
-  [[ -f "$SERVER_LOG" ]] && log_offset=$(wc -c <"$SERVER_LOG")
+  local started=$SECONDS launched_ms
+  launched_ms=$(date +%s%3N)
   launch
-  wait_ready "$log_offset"
+  wait_ready "$launched_ms"
   say "ready on 127.0.0.1:$PORT in $((SECONDS - started)) s (pid $(broker_pid), data $DATA_DIR)"
 }
 
