@@ -1,7 +1,7 @@
 """``python -m bench.noop_worker``: faust's own ceiling, a worker whose agent does nothing.
 
 It is configured exactly like ``cxpulse worker``: the same ``CXPULSE_*`` settings, the same
-event loop, the same ``faust.App`` keyword arguments (taken from ``build_pipeline`` itself,
+event loop, the same ``faust.App`` keyword arguments (``app_kwargs``, which ``build_pipeline`` uses,
 so they cannot drift) and the same batching (``take_events(batch_size, within)``).  Only
 the work per batch is missing.  ``/bench`` reports how many events the agent has seen and
 the wall-clock times of the first and the last batch; ``/readyz`` is cxpulse's readiness.
@@ -11,40 +11,17 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from unittest import mock
 
 import faust
-from prometheus_client import CollectorRegistry
 
-from cxpulse.agents.app import build_pipeline
-from cxpulse.agents.metrics import Metrics
+from cxpulse.agents.app import app_kwargs
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.web import is_ready
 from cxpulse.agents.worker import use_event_loop
 
 
-class _Captured(Exception):
-    def __init__(self, kwargs: dict[str, Any]) -> None:
-        super().__init__("faust.App called")
-        self.kwargs = kwargs
-
-
-def cxpulse_app_kwargs(settings: Settings) -> dict[str, Any]:
-    """The keyword arguments ``build_pipeline`` gives ``faust.App`` for ``settings``."""
-
-    def capture(app_id: str, **kwargs: Any) -> None:
-        raise _Captured(kwargs)
-
-    with mock.patch.object(faust, "App", capture):
-        try:
-            build_pipeline(settings, Metrics(CollectorRegistry()))
-        except _Captured as captured:
-            return captured.kwargs
-    raise RuntimeError("build_pipeline did not create a faust.App")
-
-
 def build_noop_app(settings: Settings) -> faust.App:
-    app = faust.App(settings.app_id, **cxpulse_app_kwargs(settings))
+    app = faust.App(settings.app_id, **app_kwargs(settings))
     topic = app.topic(settings.input_topic, key_serializer="raw", value_serializer="raw")
     seen: dict[str, float | None] = {"count": 0, "first": None, "last": None}
     within = settings.batch_within_ms / 1000

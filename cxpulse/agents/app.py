@@ -18,6 +18,8 @@ from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
+from cxpulse.agents.tables import StateTable
+from cxpulse.agents.transactions import TransactionalApp
 
 RAW = "raw"
 
@@ -40,19 +42,31 @@ def _bytes_table(app: faust.App, name: str, partitions: int) -> Any:
     schema: faust.Schema[bytes, bytes] = faust.Schema(
         key_type=bytes, value_type=bytes, key_serializer=RAW, value_serializer=RAW
     )
-    return app.Table(name, key_type=bytes, value_type=bytes, schema=schema, partitions=partitions)
+    table = StateTable(
+        app,
+        name=name,
+        key_type=bytes,
+        value_type=bytes,
+        schema=schema,
+        partitions=partitions,
+        beacon=app.tables.beacon,
+    )
+    return app.tables.add(table)
 
 
-def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
-    app = faust.App(
-        settings.app_id,
+def app_kwargs(settings: Settings) -> dict[str, Any]:
+    """The faust settings of the pipeline (also the benchmark's do-nothing agent's)."""
+    return dict(
         broker=broker_url(settings.kafka_bootstrap),
         store=settings.store,
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.processing_guarantee,
+        broker_commit_interval=settings.commit_interval_ms / 1000,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 5),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.005,
@@ -65,6 +79,10 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
         table_standby_replicas=0,
         **faust_broker_kwargs(settings),
     )
+
+
+def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
+    app = TransactionalApp(settings.app_id, **app_kwargs(settings))
     pipeline = Pipeline(
         app=app,
         settings=settings,

@@ -34,23 +34,27 @@ async def send_dead_letter(
     letter = dead_letter(
         message.value, rejection, origin_of(message), stage, rejected_at=datetime.now(UTC)
     )
-    await pipeline.send(pipeline.dead_letter_topic, key=message.key, value=letter.to_json())
+    await pipeline.send(
+        pipeline.dead_letter_topic, origin=message, key=message.key, value=letter.to_json()
+    )
     pipeline.metrics.dead_letters.labels(stage, rejection.reason).inc()
 
 
 async def forward_event(
-    pipeline: Pipeline, event: Event, value: bytes, received_at: float | None, source: str
+    pipeline: Pipeline, event: Event, value: bytes, origin: Any, source: str
 ) -> None:
-    """Send a valid event to the customer-keyed events topic and count it.
+    """Send a valid event, read from input message ``origin``, to the customer-keyed
+    events topic and count it.
 
-    ``received_at`` is the input record's Kafka timestamp, kept for end-to-end latency;
-    ``source`` stands in when the event names none.
+    The input record's Kafka timestamp is kept for end-to-end latency; ``source`` stands in
+    when the event names none.
     """
     await pipeline.send(
         pipeline.events_topic,
+        origin=origin,
         key=event.customer_id.encode(),
         value=value,
-        timestamp=received_at,
+        timestamp=origin.timestamp,
     )
     pipeline.metrics.events.labels(event.type, event.source or source, event.channel or "").inc()
 
@@ -59,16 +63,18 @@ def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
     metrics = pipeline.metrics
     within = settings.batch_within_ms / 1000
+    gate = pipeline.app.commit_gate
 
     @pipeline.app.agent(pipeline.input_topic, name="cxpulse.ingest")
     async def ingest(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            for record in batch:
-                message = record.message
-                result = decode_event(message.value, settings.max_event_bytes)
-                if isinstance(result, Rejection):
-                    await send_dead_letter(pipeline, message, result, STAGE)
-                    continue
-                await forward_event(pipeline, result, message.value, message.timestamp, "")
+            async with gate.batch():
+                for record in batch:
+                    message = record.message
+                    result = decode_event(message.value, settings.max_event_bytes)
+                    if isinstance(result, Rejection):
+                        await send_dead_letter(pipeline, message, result, STAGE)
+                        continue
+                    await forward_event(pipeline, result, message.value, message, "")
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)

@@ -6,18 +6,17 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
-import faust
-
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
+from cxpulse.agents.transactions import TransactionalApp
 
 
 @dataclass(frozen=True)
 class Pipeline:
     """The app and everything agents need, passed explicitly instead of module globals."""
 
-    app: faust.App
+    app: TransactionalApp
     settings: Settings
     metrics: Metrics
     redactor: Redactor
@@ -36,6 +35,7 @@ class Pipeline:
         self,
         topic: Any,
         *,
+        origin: Any,
         key: bytes | None,
         value: bytes,
         timestamp: float | None = None,
@@ -43,13 +43,21 @@ class Pipeline:
     ) -> Awaitable[Any]:
         """Hand a record straight to the app's producer; returns its delivery future.
 
-        ``Topic.send`` wraps every record in futures, callbacks and sensor hooks that cost
-        more than scoring it.  The record still goes through the producer that faust
-        flushes before it commits offsets, so at-least-once holds.
+        ``origin`` is the input message the record comes from: under exactly-once the
+        record joins that message's transaction (see ``transactions.py``).  ``Topic.send``
+        wraps every record in futures, callbacks and sensor hooks that cost more than
+        scoring it; the record still goes through the producer that faust flushes before
+        it commits offsets.
         """
         return cast(
             Awaitable[Any],
             await self.app.producer.send(
-                topic.get_topic_name(), key, value, None, timestamp, headers
+                topic.get_topic_name(),
+                key,
+                value,
+                None,
+                timestamp,
+                headers,
+                transactional_id=self.app.transactional_id(origin),
             ),
         )

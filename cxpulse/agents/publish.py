@@ -37,14 +37,16 @@ def lane_of(headers: Any) -> int:
 
 
 async def publish(
-    pipeline: Pipeline, emitted: Emitted, received_at: float | None, lane: int = 0
+    pipeline: Pipeline, emitted: Emitted, origin: Any, lane: int = 0
 ) -> list[Awaitable[Any]]:
-    """Send the outputs; returns their delivery futures.
+    """Send the outputs of scoring input message ``origin``; returns their delivery futures.
 
     The caller awaits them before it saves the state that records this step: a crash can
-    then repeat an output (same deterministic id) but never lose one.
+    then never lose an output, and under exactly-once (outputs and state in the
+    transaction of ``origin``) never repeat one either.
     """
     metrics = pipeline.metrics
+    received_at = origin.timestamp
     deliveries: list[Awaitable[Any]] = []
     if emitted.duplicate:
         metrics.duplicates.inc()
@@ -55,7 +57,10 @@ async def publish(
         alert = pipeline.redactor.alert(raw_alert)
         deliveries.append(
             await pipeline.send(
-                pipeline.alerts_topic, key=alert.entity_id.encode(), value=alert.to_json()
+                pipeline.alerts_topic,
+                origin=origin,
+                key=alert.entity_id.encode(),
+                value=alert.to_json(),
             )
         )
         metrics.alerts.labels(alert.kind, alert.severity.value).inc()
@@ -66,7 +71,10 @@ async def publish(
         insight = redacted(raw_insight, redactor.text, redactor.customer_id)
         deliveries.append(
             await pipeline.send(
-                pipeline.insights_topic, key=insight.customer_id.encode(), value=insight.to_json()
+                pipeline.insights_topic,
+                origin=origin,
+                key=insight.customer_id.encode(),
+                value=insight.to_json(),
             )
         )
         metrics.insights.labels(insight.kind).inc()
@@ -75,7 +83,10 @@ async def publish(
             snapshot = pipeline.redactor.snapshot(raw_snapshot)
             deliveries.append(
                 await pipeline.send(
-                    pipeline.scores_topic, key=snapshot.entity_id.encode(), value=snapshot.to_json()
+                    pipeline.scores_topic,
+                    origin=origin,
+                    key=snapshot.entity_id.encode(),
+                    value=snapshot.to_json(),
                 )
             )
             if latency is not None:
@@ -85,6 +96,7 @@ async def publish(
             deliveries.append(
                 await pipeline.send(
                     pipeline.summaries_topic,
+                    origin=origin,
                     key=route_key(entity_type, entity_id),
                     value=summary.to_bytes(),
                     timestamp=received_at,

@@ -50,7 +50,8 @@ class BatchState(Generic[State]):
     """One batch's view of a state table: each key read once, written back once.
 
     Outputs are collected as delivery futures; ``commit`` awaits them before it saves the
-    states that record them, so a crash can repeat an output but never lose one.
+    states that record them, so a crash never loses an output.  Under exactly-once both
+    are in the input's transaction, so a crash does not repeat one either.
     """
 
     def __init__(self, table: Any, decode: Callable[[bytes], State]) -> None:
@@ -75,6 +76,7 @@ class BatchState(Generic[State]):
         for key, (state, record) in self._states.items():
             with acting_for(record):
                 self._table[key] = state.to_bytes()
+        await self._table.delivered()
 
 
 def register(pipeline: Pipeline) -> None:
@@ -82,29 +84,31 @@ def register(pipeline: Pipeline) -> None:
     metrics = pipeline.metrics
     config = settings.scoring_config()
     within = settings.batch_within_ms / 1000
+    gate = pipeline.app.commit_gate
 
     @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
     async def score_customers(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             states = BatchState(pipeline.customers, CustomerState.from_bytes)
-            for record in batch:
-                message = record.message
-                try:
-                    event = parse_event(message.value)
-                except ValidationError as exc:
-                    # Ingest validated it; only a schema change between the two can land here.
-                    rejection = Rejection("invalid_event", f"scorer could not read event: {exc}")
-                    await send_dead_letter(pipeline, message, rejection, "scorer")
-                    continue
-                key = message.key
-                state, emitted = score_customer_event(states.get(key, record), event, config)
-                deliveries = await publish(
-                    pipeline, emitted, message.timestamp, lane=message.partition
-                )
-                states.put(key, state, record, deliveries)
-                metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
-            await states.commit()
+            async with gate.batch():
+                for record in batch:
+                    message = record.message
+                    try:
+                        event = parse_event(message.value)
+                    except ValidationError as exc:
+                        # Ingest validated it; only a schema change in between lands here.
+                        reason = f"scorer could not read event: {exc}"
+                        await send_dead_letter(
+                            pipeline, message, Rejection("invalid_event", reason), "scorer"
+                        )
+                        continue
+                    key = message.key
+                    state, emitted = score_customer_event(states.get(key, record), event, config)
+                    deliveries = await publish(pipeline, emitted, message, lane=message.partition)
+                    states.put(key, state, record, deliveries)
+                    metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+                await states.commit()
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
@@ -112,20 +116,21 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             states = BatchState(pipeline.entities, EntityState.from_bytes)
-            for record in batch:
-                message = record.message
-                key = message.key
-                entity_type, entity_id = parse_route_key(key)
-                summary = InteractionSummary.from_bytes(message.value)
-                state, emitted = score_entity_summary(
-                    states.get(key, record),
-                    entity_type,
-                    entity_id,
-                    summary,
-                    config,
-                    lane=lane_of(message.headers),
-                )
-                deliveries = await publish(pipeline, emitted, message.timestamp)
-                states.put(key, state, record, deliveries)
-            await states.commit()
+            async with gate.batch():
+                for record in batch:
+                    message = record.message
+                    key = message.key
+                    entity_type, entity_id = parse_route_key(key)
+                    summary = InteractionSummary.from_bytes(message.value)
+                    state, emitted = score_entity_summary(
+                        states.get(key, record),
+                        entity_type,
+                        entity_id,
+                        summary,
+                        config,
+                        lane=lane_of(message.headers),
+                    )
+                    deliveries = await publish(pipeline, emitted, message)
+                    states.put(key, state, record, deliveries)
+                await states.commit()
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

@@ -76,6 +76,24 @@ class Settings(BaseSettings):
         20.0, gt=0, description="max wait to fill a batch before processing what has arrived"
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once",
+        description="exactly_once: outputs, state and offsets commit in one Kafka transaction "
+        "(consumers read with isolation.level=read_committed); at_least_once: a crash may "
+        "repeat an output under the same id",
+    )
+    session_timeout_s: float = Field(
+        30.0,
+        ge=6,
+        le=1800,
+        description="a worker silent this long is presumed dead and its partitions move on",
+    )
+    commit_interval_ms: float = Field(
+        100.0,
+        gt=0,
+        description="how often offsets (and, exactly-once, transactions) are committed; "
+        "exactly-once outputs become visible at the commit",
+    )
     max_entity_labels: int = Field(
         500, ge=0, description="cap on agent_id / queue_id label values in /metrics"
     )
@@ -91,7 +109,11 @@ class Settings(BaseSettings):
         60.0, ge=0, description="minimum event time between two alerts of one kind and entity"
     )
     dedup_max_ids: int = Field(
-        256, ge=1, le=100_000, description="most event ids remembered per customer for dedup"
+        256,
+        ge=1,
+        le=100_000,
+        description="most event ids remembered per customer (summary ids per agent, queue, "
+        "service) for dedup",
     )
     interaction_timeout_hours: float = Field(
         24.0, gt=0, description="a contact open longer than this is closed (abandoned/unknown)"

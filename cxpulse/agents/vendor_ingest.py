@@ -20,27 +20,27 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
     settings, metrics = pipeline.settings, pipeline.metrics
     stage = f"adapter:{source}"
     within = settings.batch_within_ms / 1000
+    gate = pipeline.app.commit_gate
 
     @pipeline.app.agent(topic, name=f"cxpulse.adapter.{source}")
     async def adapt(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            for record in batch:
-                message = record.message
-                oversized = check_size(message.value or b"", settings.max_event_bytes)
-                if oversized is not None:
-                    await send_dead_letter(pipeline, message, oversized, stage)
-                    continue
-                try:
-                    events = adapter(message.value)
-                except AdapterError as exc:
-                    rejection = Rejection(exc.reason, f"{source}: {exc.message}")
-                    await send_dead_letter(pipeline, message, rejection, stage)
-                    continue
-                for event in events:
-                    await forward_event(
-                        pipeline, event, event_to_json(event), message.timestamp, source
-                    )
+            async with gate.batch():
+                for record in batch:
+                    message = record.message
+                    oversized = check_size(message.value or b"", settings.max_event_bytes)
+                    if oversized is not None:
+                        await send_dead_letter(pipeline, message, oversized, stage)
+                        continue
+                    try:
+                        events = adapter(message.value)
+                    except AdapterError as exc:
+                        rejection = Rejection(exc.reason, f"{source}: {exc.message}")
+                        await send_dead_letter(pipeline, message, rejection, stage)
+                        continue
+                    for event in events:
+                        await forward_event(pipeline, event, event_to_json(event), message, source)
             metrics.processing.labels(stage).observe(time.perf_counter() - started)
 
 

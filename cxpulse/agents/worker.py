@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -12,6 +13,7 @@ from cxpulse.agents.app import build_pipeline
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.topics import BrokerUnavailable, ensure_topics
+from cxpulse.agents.transactions import discard_unclean_store, mark_clean_stop
 
 
 def use_event_loop(name: str) -> None:
@@ -31,6 +33,23 @@ def run_worker(settings: Settings) -> int:
         print(f"cxpulse worker: created topics {', '.join(created)}", file=sys.stderr)
     use_event_loop(settings.event_loop)
     pipeline = build_pipeline(settings, Metrics(CollectorRegistry(), settings.max_entity_labels))
-    worker = faust.Worker(pipeline.app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()  # exits the process when the worker stops
+    app = pipeline.app
+    # Not ``app.in_transaction``: it is cached, and False until the worker exists.
+    guarded = settings.processing_guarantee == "exactly_once" and settings.store.startswith(
+        "rocksdb:"
+    )
+    tabledir = Path(app.conf.tabledir)
+    if guarded and discard_unclean_store(tabledir):
+        print(
+            f"cxpulse worker: the last run did not stop cleanly; discarded {tabledir} "
+            "(it may hold aborted writes) and restoring the tables from their changelogs",
+            file=sys.stderr,
+        )
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    try:
+        worker.execute_from_commandline()  # exits the process when the worker stops
+    except SystemExit:
+        if guarded and app.stopped_cleanly():
+            mark_clean_stop(tabledir)
+        raise
     return 0

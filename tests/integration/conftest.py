@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import orjson
 import pytest
 
 BOOTSTRAP = os.environ.get("CXPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -136,6 +137,8 @@ def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
         "CXPULSE_WEB_PORT": str(port),
         "CXPULSE_PARTITIONS": "4",
         "CXPULSE_LOG_LEVEL": "info",
+        # A killed worker's partitions move after this long (fault tests).
+        "CXPULSE_SESSION_TIMEOUT_S": "8",
         **overrides,
     }
     return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
@@ -149,3 +152,32 @@ def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield running
     finally:
         running.stop()
+
+
+# The seeded stream of the fault tests.
+SEED, COUNT = 21, 6_000
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], set[str]]:
+    """Simulated events and the alert ids `cxpulse replay` computes from them."""
+    tmp = tmp_path_factory.mktemp("faults")
+    events_file, alerts_file = tmp / "events.jsonl", tmp / "alerts.jsonl"
+    run_cxpulse(
+        "simulate", "--seed", str(SEED), "--count", str(COUNT), "--output", str(events_file)
+    )
+    run_cxpulse("replay", str(events_file), "--alerts", str(alerts_file))
+    events = [orjson.loads(line) for line in events_file.read_bytes().splitlines()]
+    alert_ids = {orjson.loads(line)["alert_id"] for line in alerts_file.read_bytes().splitlines()}
+    return events, alert_ids
+
+
+def assert_replay_alerts_once(streamed: list[dict[str, Any]], expected: set[str]) -> None:
+    ids = [a["alert_id"] for a in streamed]
+    assert set(ids) == expected, {
+        "missing": len(expected - set(ids)),
+        "extra (kinds)": sorted(a["kind"] for a in streamed if a["alert_id"] not in expected),
+    }
+    repeated = len(ids) - len(set(ids))
+    print(f"{len(ids)} alerts, {repeated} published twice, none lost")
+    assert repeated == 0, f"{repeated} alerts published twice (exactly-once)"

@@ -1,8 +1,9 @@
-"""Fault injection on the real broker: a crash or a rebalance loses no alert.
+"""Fault injection on the real broker: a stop, a crash or a rebalance loses no alert and
+repeats none.
 
-At least once, the default: after a kill -9 the records since the last commit are scored
-again, so an alert may be published a second time under the same deterministic id (the
-tests print how many). Consumers dedupe on ``alert_id``.
+Exactly-once, the default: outputs, state and input offsets commit in one transaction, so
+after a kill -9 the aborted work is done again and read_committed consumers see each alert
+once.  Each test ends with exactly the alert ids `cxpulse replay` computes.
 """
 
 from __future__ import annotations
@@ -13,29 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from tests.integration.conftest import Worker, free_port, make_worker, run_cxpulse
+from tests.integration.conftest import Worker, assert_replay_alerts_once, free_port, make_worker
 from tests.integration.kafka_io import collect, collect_ids, produce_events
 
 pytestmark = pytest.mark.slow
-
-SEED, COUNT = 21, 6_000
-
-
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], set[str]]:
-    """Simulated events and the alert ids `cxpulse replay` computes from them."""
-    tmp = tmp_path_factory.mktemp("faults")
-    events_file, alerts_file = tmp / "events.jsonl", tmp / "alerts.jsonl"
-    run_cxpulse(
-        "simulate", "--seed", str(SEED), "--count", str(COUNT), "--output", str(events_file)
-    )
-    run_cxpulse("replay", str(events_file), "--alerts", str(alerts_file))
-    events = [orjson.loads(line) for line in events_file.read_bytes().splitlines()]
-    alert_ids = {orjson.loads(line)["alert_id"] for line in alerts_file.read_bytes().splitlines()}
-    return events, alert_ids
 
 
 @pytest.fixture
@@ -70,16 +54,32 @@ def test_kill_9_mid_stream_then_restart_loses_no_alert(
         f"recovered and finished in {time.monotonic() - started:.1f}s; "
         f"{len(partial)} alerts before the crash, {len(streamed)} in all"
     )
-    assert_no_alert_lost(streamed, expected)
+    assert_replay_alerts_once(streamed, expected)
 
 
-def assert_no_alert_lost(streamed: list[dict[str, Any]], expected: set[str]) -> None:
-    ids = [a["alert_id"] for a in streamed]
-    assert set(ids) == expected, {
-        "missing": len(expected - set(ids)),
-        "extra": len(set(ids) - expected),
-    }
-    print(f"{len(ids) - len(set(ids))} alerts published twice, none lost")
+def test_sigterm_mid_stream_stops_promptly_and_a_restart_resumes_without_repeats(
+    first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
+) -> None:
+    events, expected = scenario
+    bootstrap = first_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
+    alerts_topic = first_worker.topic("alerts")
+    first_worker.start()
+    produce_events(bootstrap, first_worker.topic("input"), events)
+    collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 4, settle_s=0)
+
+    started = time.monotonic()
+    first_worker.stop(signal.SIGTERM, grace_s=30)
+    stop_s = time.monotonic() - started
+    assert first_worker.process is not None
+    assert first_worker.process.returncode == 0, first_worker.log_tail()
+    print(f"SIGTERM: worker stopped in {stop_s:.1f}s")
+
+    first_worker.start()
+    streamed = collect_ids(bootstrap, alerts_topic, expected)
+    assert "did not stop cleanly" not in first_worker.log_path.read_text(), (
+        "a clean stop must keep the local store"
+    )
+    assert_replay_alerts_once(streamed, expected)
 
 
 def sibling(worker: Worker, tmp: Path) -> Worker:
@@ -107,4 +107,4 @@ def test_a_worker_joining_then_one_dying_mid_stream_loses_no_alert(
         streamed = collect_ids(bootstrap, alerts_topic, expected)
     finally:
         second.stop(signal.SIGKILL)
-    assert_no_alert_lost(streamed, expected)
+    assert_replay_alerts_once(streamed, expected)

@@ -1,0 +1,224 @@
+"""Exactly-once processing: outputs, state and input offsets commit in one Kafka transaction.
+
+faust-streaming keeps one transactional producer per input partition and commits a
+partition's offsets in that producer's transaction.  What it takes to make that
+exactly-once for cxpulse, whose outputs are keyed differently from their inputs, and to
+make faust's recovery sound (each found by the fault tests in tests/integration):
+
+- every output is sent under the transaction of the *input* record it came from
+  (:meth:`TransactionalApp.transactional_id`), not of the partition it lands on, which is
+  what faust's own ``Topic.send`` does;
+- a commit never splits a batch (:class:`CommitGate`): it waits until no agent is between
+  its first output and the acknowledgement of its records, and a batch ends only once its
+  state writes are delivered (``tables.StateTable``), so a committed transaction holds
+  whole batches with their outputs, state and offsets;
+- changelog recovery reads up to the last committed offset: faust asked for an offset that
+  is unknown before the first fetch, so every changelog looked empty and a restarted
+  worker recovered no state (:class:`CommittedHighwaterConsumerThread`);
+- stream partitions are read only once recovery has seeked them to their committed
+  offsets, and nothing is committed before (:attr:`TransactionalApp.seek_pending`; this
+  one matters under at-least-once too);
+- partitions about to move away are committed first
+  (:class:`RevokeCommittingTransactionManager`).
+
+A worker that did not stop cleanly may have written aborted state to its local RocksDB
+store; ``worker.py`` discards such a store at start (:func:`mark_clean_stop`,
+:func:`discard_unclean_store`) so that the changelog, which holds committed state only,
+restores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+from faust.transport.consumer import TransactionManager
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+CLEAN_STOP_MARKER = "cxpulse-clean-stop"
+
+
+class CommitGate:
+    """Batches and transaction commits take turns; a waiting commit goes first.
+
+    Any number of batches may be in flight at once.  A commit waits until none is, and
+    while it waits or runs no new batch starts.  A batch leaves the gate without awaiting
+    anything, so faust acknowledges its records before a waiting commit can run.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._commits = asyncio.Lock()
+        #: A batch ended by an exception (cancelled at shutdown, crashed): its partial
+        #: state writes may be in a transaction that never commits.
+        self.interrupted = False
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        except BaseException:
+            self.interrupted = True
+            raise
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def commit(self) -> AsyncIterator[None]:
+        async with self._commits:
+            self._open.clear()
+            try:
+                await self._idle.wait()
+                yield
+            finally:
+                self._open.set()
+
+
+class CommittedHighwaterConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Changelog recovery must read up to the last *committed* offset.
+
+    Under exactly-once faust asks aiokafka for ``last_stable_offset``, which is only known
+    once a fetch has returned data for the partition; at recovery nothing has been fetched
+    yet, so every changelog looked empty and a restarted worker recovered no state.  A
+    read_committed consumer's ``end_offsets`` is the last stable offset, asked of the
+    broker.
+    """
+
+    async def _highwaters(self, partitions: list[Any]) -> Any:
+        return await self._ensure_consumer().end_offsets(partitions)
+
+
+class GatedConsumer(faust_aiokafka.Consumer):
+    """faust's aiokafka consumer whose transactional commits pass the app's commit gate."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held_back: set[Any] = set()
+
+    def _new_consumer_thread(self) -> Any:
+        return CommittedHighwaterConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def resume_partitions(self, tps: Any) -> None:
+        """Hold stream partitions back until :meth:`perform_seek` has placed them."""
+        tps = set(tps)
+        if cast(TransactionalApp, self.app).seek_pending:
+            streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
+            self._held_back |= streams
+            tps -= streams
+        super().resume_partitions(tps)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        held, self._held_back = self._held_back, set()
+        super().resume_partitions(held)
+
+    async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        app = cast(TransactionalApp, self.app)
+        if app.seek_pending:
+            return False
+        if not app.in_transaction:
+            return bool(await super().commit(topics, start_new_transaction))
+        async with app.commit_gate.commit():
+            await app.producer.flush()
+            committed = bool(await super().commit(topics, start_new_transaction))
+        if not start_new_transaction:
+            app.ended_transactions = True
+        return committed
+
+
+class RevokeCommittingTransactionManager(TransactionManager):
+    """Commit before partitions move away.
+
+    faust abandons the open transactions of revoked partitions; their work is aborted and
+    done again by the next owner, but this worker's local store keeps the aborted writes
+    and would hand them back if the partition returned.  By the time this runs faust has
+    waited for every record in flight to be acknowledged, so the commit holds all of it.
+    """
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await super().on_partitions_revoked(revoked)
+        await self.consumer.commit()
+
+
+class TransactionalTransport(faust_aiokafka.Transport):
+    Consumer = GatedConsumer
+    TransactionManager = RevokeCommittingTransactionManager
+
+
+class TransactionalApp(faust.App):
+    """A faust app whose exactly-once commits keep cxpulse's batches whole."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commit_gate = CommitGate()
+        #: The final commit at shutdown went through (set by :class:`GatedConsumer`).
+        self.ended_transactions = False
+        #: Partitions were assigned and faust's recovery has not ended yet.  It resumes
+        #: the stream partitions *before* it seeks them to their committed offsets, so
+        #: records were read, scored and acknowledged in between, and the seek then made
+        #: faust skip the records it had fetched but not yet handed on (seen after a
+        #: kill -9: a run of records per partition never scored).  While this is set the
+        #: consumer holds stream partitions back until the seek, and nothing is committed.
+        self.seek_pending = False
+
+    async def _on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
+        self.seek_pending = True
+        await super()._on_partitions_assigned(assigned, generation_id)
+
+    def on_rebalance_end(self) -> None:
+        super().on_rebalance_end()
+        self.seek_pending = False
+
+    def _new_transport(self) -> Any:
+        return TransactionalTransport(self.conf.broker_consumer, self)
+
+    def transactional_id(self, message: Any) -> str | None:
+        """The transaction the outputs of input ``message`` belong to (None: not in one).
+
+        Same format as faust's commit (``{app id}-{topic group}-{partition}``), so outputs
+        commit together with the offset of the record that caused them.
+        """
+        if not self.in_transaction:
+            return None
+        group = self.assignor.group_for_topic(message.topic)
+        return f"{self.conf.id}-{group}-{message.partition}"
+
+    def stopped_cleanly(self) -> bool:
+        return self.ended_transactions and not self.commit_gate.interrupted
+
+
+def discard_unclean_store(tabledir: Path) -> bool:
+    """Remove a table store that was not left by a clean stop; True if one was removed.
+
+    Its files may hold writes of transactions that were aborted; faust restores the
+    tables from their changelogs, which hold committed writes only.  The marker of a clean
+    stop is consumed: a crash of this run leaves none behind.
+    """
+    marker = tabledir / CLEAN_STOP_MARKER
+    if marker.exists():
+        marker.unlink()
+        return False
+    if not tabledir.exists() or not any(tabledir.iterdir()):
+        return False
+    shutil.rmtree(tabledir)
+    return True
+
+
+def mark_clean_stop(tabledir: Path) -> None:
+    tabledir.mkdir(parents=True, exist_ok=True)
+    (tabledir / CLEAN_STOP_MARKER).touch()

@@ -1,0 +1,217 @@
+"""Fault injection on the broker itself: stopping and restarting it mid-stream loses no alert.
+
+The test runs its own single-node broker (deploy/kafka/kafka.sh on free ports and a temporary
+data dir), because the shared broker of the other integration tests must not go down. The
+worker is left running through the outage: it has to ride it out, not crash, and once the
+broker is back on the same data dir the alert set must still equal `cxpulse replay`'s, each
+alert published once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import (
+    REPO,
+    Worker,
+    assert_replay_alerts_once,
+    free_port,
+    make_worker,
+)
+from tests.integration.kafka_io import collect, produce_events
+
+pytestmark = pytest.mark.slow
+
+KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+# Two busy cores: give the broker more than kafka.sh's default 60 s to come up.
+BROKER_START_TIMEOUT_S = 90
+# How long the worker runs with no broker at all.
+OUTAGE_S = 6.0
+# From the restart of the broker to the last expected alert.
+RECOVERY_TIMEOUT_S = 100.0
+
+
+@dataclass
+class Broker:
+    """A broker of this module's own, on free ports and a temporary data dir."""
+
+    env: dict[str, str]
+    bootstrap: str
+    data_dir: Path
+
+    def kafka_sh(self, command: str) -> str:
+        done = subprocess.run(
+            [str(KAFKA_SH), command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=BROKER_START_TIMEOUT_S + 60,
+            check=False,
+        )
+        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}{done.stderr}"
+        return done.stdout
+
+    def start(self) -> float:
+        """Start (or restart on the same data dir); seconds until kafka.sh called it ready."""
+        started = time.monotonic()
+        out = self.kafka_sh("start")
+        assert "ready on" in out, out
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM, the broker shuts down cleanly (kafka.sh stop)."""
+        self.kafka_sh("stop")
+
+    def kill_9(self) -> None:
+        """Hard: SIGKILL the broker's pid from its pid file, no shutdown at all."""
+        pid = int((self.data_dir / "kafka.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.1)
+        assert not pid_alive(pid), f"broker pid {pid} survived SIGKILL"
+
+
+def pid_alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (NaN once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    port, controller_port = free_port(), free_port()
+    while controller_port == port:
+        controller_port = free_port()
+    data_dir = tmp_path_factory.mktemp("bounce-broker") / "kafka"
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(controller_port),
+        "KAFKA_DATA_DIR": str(data_dir),
+        "KAFKA_START_TIMEOUT": str(BROKER_START_TIMEOUT_S),
+    }
+    broker = Broker(env=env, bootstrap=f"127.0.0.1:{port}", data_dir=data_dir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        subprocess.run(
+            [str(KAFKA_SH), "stop"], env=env, capture_output=True, timeout=60, check=False
+        )
+
+
+@pytest.fixture
+def bounce_worker(own_broker: Broker, tmp_path: Path) -> Iterator[Worker]:
+    running = make_worker(own_broker.bootstrap, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop(signal.SIGKILL)
+
+
+# Worker log lines worth showing from the outage on: warnings, errors, exceptions.
+NOTEWORTHY = re.compile(r"\b(WARNING|ERROR|CRITICAL|Error|Exception)\b")
+
+
+def outage_digest(log_text: str, limit: int = 12) -> str:
+    """Distinct noteworthy worker log lines (timestamps and numbers folded), with counts."""
+    counts: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for line in log_text.splitlines():
+        if not NOTEWORTHY.search(line):
+            continue
+        shape = re.sub(r"\d+", "N", line)[:200]
+        counts[shape] = counts.get(shape, 0) + 1
+        first.setdefault(shape, line[:300])
+    ranked = sorted(counts, key=lambda shape: -counts[shape])[:limit]
+    return "\n".join(f"  {counts[shape]:>4} x {first[shape]}" for shape in ranked)
+
+
+@pytest.mark.parametrize("how", ["graceful-stop", "kill-9"])
+def test_broker_bounce_mid_stream_loses_no_alert_and_worker_survives(
+    how: str,
+    own_broker: Broker,
+    bounce_worker: Worker,
+    scenario: tuple[list[dict[str, Any]], set[str]],
+) -> None:
+    events, expected = scenario
+    bootstrap = own_broker.bootstrap
+    alerts_topic = bounce_worker.topic("alerts")
+    bounce_worker.start()
+    assert bounce_worker.process is not None
+    produce_events(bootstrap, bounce_worker.topic("input"), events)
+
+    partial = collect(
+        bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 4, settle_s=0
+    )
+    log_offset = bounce_worker.log_path.stat().st_size
+    cpu_before = cpu_seconds(bounce_worker.process.pid)
+    down_at = time.monotonic()
+    if how == "kill-9":
+        own_broker.kill_9()
+    else:
+        own_broker.stop()
+    stopped_in = time.monotonic() - down_at
+    assert len({a["alert_id"] for a in partial}) < len(expected), "bounced too late to matter"
+
+    time.sleep(OUTAGE_S)
+    alive_in_outage = bounce_worker.process.poll() is None
+    outage_cpu = cpu_seconds(bounce_worker.process.pid) - cpu_before
+    outage_wall = time.monotonic() - down_at
+    health_in_outage = bounce_worker.http_status("/healthz")
+    ready_in_outage = bounce_worker.http_status("/readyz")
+
+    restart_s = own_broker.start()
+    back_at = time.monotonic()
+    # collect_ids, except that a dead worker ends the wait at once: nothing more will come.
+    process = bounce_worker.process
+    streamed = collect(
+        bootstrap,
+        alerts_topic,
+        until=lambda rs: {a["alert_id"] for a in rs} >= expected or process.poll() is not None,
+        timeout_s=RECOVERY_TIMEOUT_S,
+        settle_s=3.0,
+    )
+    finished_s = time.monotonic() - back_at
+
+    with bounce_worker.log_path.open("rb") as log:
+        log.seek(log_offset)
+        outage_log = log.read().decode(errors="replace")
+    exit_code = bounce_worker.process.poll()
+    print(
+        f"\n[{how}] {len(partial)} alerts before the bounce; broker down in {stopped_in:.1f}s, "
+        f"{OUTAGE_S:.0f}s outage (worker alive={alive_in_outage}, /healthz={health_in_outage}, "
+        f"/readyz={ready_in_outage}, worker CPU {outage_cpu:.1f}s in {outage_wall:.1f}s); "
+        f"broker ready again in {restart_s:.1f}s; "
+        f"all expected alerts {finished_s:.1f}s after that; {len(streamed)} alerts in all; "
+        f"worker exit code now {exit_code}\n"
+        f"worker log from the bounce on, noteworthy lines:\n{outage_digest(outage_log)}"
+    )
+    assert exit_code is None, (
+        f"the worker died during the broker outage (exit code {exit_code}):\n"
+        f"{bounce_worker.log_tail(60)}"
+    )
+    assert_replay_alerts_once(streamed, expected)

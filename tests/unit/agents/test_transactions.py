@@ -1,0 +1,125 @@
+"""The commit gate and the clean-stop marker behind exactly-once processing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from cxpulse.agents.transactions import (
+    CLEAN_STOP_MARKER,
+    CommitGate,
+    discard_unclean_store,
+    mark_clean_stop,
+)
+
+
+def test_a_commit_waits_for_the_batches_in_flight() -> None:
+    async def scenario() -> list[str]:
+        gate, log = CommitGate(), []
+        batch_may_end = asyncio.Event()
+
+        async def batch() -> None:
+            async with gate.batch():
+                log.append("batch starts")
+                await batch_may_end.wait()
+                log.append("batch ends")
+
+        async def commit() -> None:
+            async with gate.commit():
+                log.append("commit")
+
+        running = asyncio.create_task(batch())
+        await asyncio.sleep(0)
+        committing = asyncio.create_task(commit())
+        await asyncio.sleep(0.01)
+        assert log == ["batch starts"], "the commit ran while a batch was in flight"
+        batch_may_end.set()
+        await asyncio.gather(running, committing)
+        return log
+
+    assert asyncio.run(scenario()) == ["batch starts", "batch ends", "commit"]
+
+
+def test_no_batch_starts_while_a_commit_waits_or_runs() -> None:
+    async def scenario() -> list[str]:
+        gate, log = CommitGate(), []
+        first_may_end = asyncio.Event()
+
+        async def batch(name: str, until: asyncio.Event | None = None) -> None:
+            async with gate.batch():
+                log.append(f"{name} starts")
+                if until is not None:
+                    await until.wait()
+
+        async def commit() -> None:
+            async with gate.commit():
+                log.append("commit starts")
+                await asyncio.sleep(0.01)
+                log.append("commit ends")
+
+        first = asyncio.create_task(batch("first", first_may_end))
+        await asyncio.sleep(0)
+        committing = asyncio.create_task(commit())
+        await asyncio.sleep(0)
+        second = asyncio.create_task(batch("second"))  # arrives while the commit waits
+        await asyncio.sleep(0.01)
+        first_may_end.set()
+        await asyncio.gather(first, committing, second)
+        return log
+
+    assert asyncio.run(scenario()) == [
+        "first starts",
+        "commit starts",
+        "commit ends",
+        "second starts",
+    ]
+
+
+def test_a_batch_ended_by_an_exception_marks_the_gate_interrupted() -> None:
+    async def scenario() -> CommitGate:
+        gate = CommitGate()
+        async with gate.batch():
+            pass
+        assert not gate.interrupted
+        with pytest.raises(asyncio.CancelledError):
+            async with gate.batch():
+                raise asyncio.CancelledError
+        async with gate.commit():  # the gate is idle again: a commit is not blocked
+            pass
+        return gate
+
+    assert asyncio.run(scenario()).interrupted
+
+
+def _store(tabledir: Path) -> Path:
+    db = tabledir / "customers-0.db"
+    db.mkdir(parents=True)
+    (db / "CURRENT").write_text("MANIFEST-000001\n")
+    return db
+
+
+def test_a_store_left_without_a_clean_stop_is_discarded(tmp_path: Path) -> None:
+    tabledir = tmp_path / "tables"
+    _store(tabledir)
+    assert discard_unclean_store(tabledir)
+    assert not tabledir.exists()
+
+
+def test_a_store_left_by_a_clean_stop_is_kept_and_its_marker_consumed(tmp_path: Path) -> None:
+    tabledir = tmp_path / "tables"
+    db = _store(tabledir)
+    mark_clean_stop(tabledir)
+    assert not discard_unclean_store(tabledir)
+    assert db.exists()
+    assert not (tabledir / CLEAN_STOP_MARKER).exists(), "a crash of the next run must count"
+    assert discard_unclean_store(tabledir), "no clean stop since: discarded"
+
+
+@pytest.mark.parametrize("make", [False, True], ids=["missing", "empty"])
+def test_nothing_to_discard_without_a_store(tmp_path: Path, make: bool) -> None:
+    tabledir = tmp_path / "tables"
+    if make:
+        tabledir.mkdir()
+    assert not discard_unclean_store(tabledir)
