@@ -77,8 +77,10 @@ async def preload(bootstrap: str, topic: str, records: Sequence[Record], partiti
 async def assigned_consumer(
     bootstrap: str, topics: Sequence[str]
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
-    """A group-less consumer assigned every partition of ``topics``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    """A group-less read_committed consumer assigned every partition of ``topics``."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         partitions = [
@@ -105,8 +107,37 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def end_offsets(bootstrap: str, topics: Sequence[str]) -> Offsets:
+    """One past the last committed record of each partition: what a consumer that has read
+    everything commits.  Not the end offset itself, which counts the transaction markers
+    an exactly-once writer leaves after its records."""
     async with assigned_consumer(bootstrap, topics) as (consumer, partitions):
-        return dict(await consumer.end_offsets(partitions))
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        offsets: Offsets = {}
+        for tp in partitions:
+            last = await _last_record(consumer, tp, starts[tp], ends[tp])
+            offsets[tp] = starts[tp] if last is None else last.offset + 1
+        return offsets
+
+
+async def _last_record(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
+) -> ConsumerRecord | None:
+    """The last committed record before ``end``, read back in growing windows."""
+    window = 16
+    while end > start:
+        seek_to = max(start, end - window)
+        consumer.seek(tp, seek_to)
+        last = None
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=500)
+            for record in batch.get(tp, []):
+                if record.offset < end:
+                    last = record
+        if last is not None or seek_to == start:
+            return last
+        window *= 4
+    return None
 
 
 async def committed(bootstrap: str, group: str) -> Offsets:
@@ -131,9 +162,10 @@ async def read_all(bootstrap: str, topics: Sequence[str]) -> list[ConsumerRecord
         deadline = time.monotonic() + READ_TIMEOUT_S
         while remaining and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for tp, got in batch.items():
+            for got in batch.values():
                 records.extend(got)
-                if got and got[-1].offset + 1 >= ends[tp]:
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
     return records
 
@@ -146,12 +178,12 @@ async def edge_timestamps(bootstrap: str, topics: Sequence[str]) -> tuple[int, i
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
-            if ends[tp] <= starts[tp]:
+            last = await _last_record(consumer, tp, starts[tp], ends[tp])
+            if last is None:
                 continue
-            for offset, into in ((starts[tp], firsts), (ends[tp] - 1, lasts)):
-                consumer.seek(tp, offset)
-                got = await consumer.getone(tp)
-                into.append(got.timestamp)
+            consumer.seek(tp, starts[tp])
+            firsts.append((await consumer.getone(tp)).timestamp)
+            lasts.append(last.timestamp)
     return (min(firsts), max(lasts)) if firsts else None
 
 
