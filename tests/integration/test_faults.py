@@ -31,19 +31,27 @@ def first_worker(bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
         running.stop(signal.SIGKILL)
 
 
-def test_kill_9_mid_stream_then_restart_loses_no_alert(
-    first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
-) -> None:
+def stream_a_quarter(
+    worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """Start ``worker``, send it the scenario and return once a quarter of the alerts is out
+    (the rest still being scored): bootstrap, alerts topic and the alerts so far."""
     events, expected = scenario
-    bootstrap = first_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
-    alerts_topic = first_worker.topic("alerts")
-    first_worker.start()
-    produce_events(bootstrap, first_worker.topic("input"), events)
-
-    # Crash once a fair share of the alerts is out, while the rest is still being scored.
+    bootstrap = worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
+    alerts_topic = worker.topic("alerts")
+    worker.start()
+    produce_events(bootstrap, worker.topic("input"), events)
     partial = collect(
         bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 4, settle_s=0
     )
+    return bootstrap, alerts_topic, partial
+
+
+def test_kill_9_mid_stream_then_restart_loses_no_alert(
+    first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
+) -> None:
+    expected = scenario[1]
+    bootstrap, alerts_topic, partial = stream_a_quarter(first_worker, scenario)
     first_worker.stop(signal.SIGKILL)
     assert len({a["alert_id"] for a in partial}) < len(expected), "crashed too late to matter"
 
@@ -60,13 +68,8 @@ def test_kill_9_mid_stream_then_restart_loses_no_alert(
 def test_sigterm_mid_stream_stops_promptly_and_a_restart_resumes_without_repeats(
     first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
 ) -> None:
-    events, expected = scenario
-    bootstrap = first_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
-    alerts_topic = first_worker.topic("alerts")
-    first_worker.start()
-    produce_events(bootstrap, first_worker.topic("input"), events)
-    collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 4, settle_s=0)
-
+    expected = scenario[1]
+    bootstrap, alerts_topic, _ = stream_a_quarter(first_worker, scenario)
     started = time.monotonic()
     first_worker.stop(signal.SIGTERM, grace_s=30)
     stop_s = time.monotonic() - started
