@@ -134,10 +134,14 @@ class GatedConsumer(faust_aiokafka.Consumer):
         if not app.in_transaction:
             return bool(await super().commit(topics, start_new_transaction))
         async with app.commit_gate.commit():
+            if app.ended_transactions:
+                # The final commit at shutdown ended the transactions; the commit timer
+                # can still fire once, and would find no transaction to commit into.
+                return False
             await app.producer.flush()
             committed = bool(await super().commit(topics, start_new_transaction))
-        if not start_new_transaction:
-            app.ended_transactions = True
+            if not start_new_transaction:
+                app.ended_transactions = True
         return committed
 
 
