@@ -18,8 +18,9 @@ make faust's recovery sound (each found by the fault tests in tests/integration)
 - stream partitions are read only once recovery has seeked them to their committed
   offsets, and nothing is committed before (:attr:`TransactionalApp.seek_pending`; this
   one matters under at-least-once too);
-- partitions about to move away are committed first
-  (:class:`RevokeCommittingTransactionManager`).
+- a partition that moves away leaves its open transaction to be aborted by its next
+  owner, who does the work again.  (Committing it first, on revoke, stalled the partitions
+  this worker kept under faust-streaming 0.15: their transactions never committed again.)
 
 A worker that did not stop cleanly may have written aborted state to its local RocksDB
 store; ``worker.py`` discards such a store at start (:func:`mark_clean_stop`,
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 CLEAN_STOP_MARKER = "cxpulse-clean-stop"
@@ -145,23 +145,8 @@ class GatedConsumer(faust_aiokafka.Consumer):
         return committed
 
 
-class RevokeCommittingTransactionManager(TransactionManager):
-    """Commit before partitions move away.
-
-    faust abandons the open transactions of revoked partitions; their work is aborted and
-    done again by the next owner, but this worker's local store keeps the aborted writes
-    and would hand them back if the partition returned.  By the time this runs faust has
-    waited for every record in flight to be acknowledged, so the commit holds all of it.
-    """
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await super().on_partitions_revoked(revoked)
-        await self.consumer.commit()
-
-
 class TransactionalTransport(faust_aiokafka.Transport):
     Consumer = GatedConsumer
-    TransactionManager = RevokeCommittingTransactionManager
 
 
 class TransactionalApp(faust.App):
