@@ -104,7 +104,12 @@ class CommittedHighwaterConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class GatedConsumer(faust_aiokafka.Consumer):
-    """faust's aiokafka consumer whose transactional commits pass the app's commit gate."""
+    """faust's aiokafka consumer, fitted for exactly-once recovery and commits.
+
+    It reads changelogs to their last committed offset, holds stream partitions back and
+    commits nothing until recovery has seeked them, and makes transactional commits pass
+    the app's commit gate (none after the final one at shutdown).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
