@@ -1,8 +1,10 @@
 """Agent: raw bytes from the input topic -> validated events keyed by customer | dead letters.
 
-The original bytes are forwarded unchanged (they validated), keyed by ``customer_id`` so
-that every event of a customer reaches the same scorer partition in the order received.
-Duplicates are dropped by the scorer, where the per-customer state lives.
+The original bytes are forwarded unchanged (they validated) to the partition Kafka's
+default partitioner gives their ``customer_id``, so that every event of a customer
+reaches the same scorer partition in the order received; a batch sends one bundle per
+partition (``bundles.py``).  Duplicates are dropped by the scorer, where the per-customer
+state lives.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from cxpulse.agents.bundles import Outbox, forwarded_event
 from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.agents.pipeline import Pipeline
+from cxpulse.agents.scoring.lanes import lane_for
 from cxpulse.schemas.events import Event
 
 STAGE = "ingest"
@@ -40,21 +44,20 @@ async def send_dead_letter(
     pipeline.metrics.dead_letters.labels(stage, rejection.reason).inc()
 
 
-async def forward_event(
-    pipeline: Pipeline, event: Event, value: bytes, origin: Any, source: str
+def forward_event(
+    pipeline: Pipeline, events: Outbox, event: Event, *, value: bytes, origin: Any, source: str
 ) -> None:
-    """Send a valid event, read from input message ``origin``, to the customer-keyed
-    events topic and count it.
+    """Add a valid event, read from input message ``origin``, to the batch's bundle for
+    its customer's partition of the events topic, and count it.
 
-    The input record's Kafka timestamp is kept for end-to-end latency; ``source`` stands in
-    when the event names none.
+    ``value`` is the event's JSON.  The input record's Kafka timestamp goes along for
+    end-to-end latency; ``source`` stands in when the event names none.
     """
-    await pipeline.send(
-        pipeline.events_topic,
+    events.add(
+        forwarded_event(value, origin.timestamp),
         origin=origin,
-        key=event.customer_id.encode(),
-        value=value,
-        timestamp=origin.timestamp,
+        origin_group=(origin.topic, origin.partition),
+        partition=lane_for(event.customer_id, pipeline.settings.partitions),
     )
     pipeline.metrics.events.labels(event.type, event.source or source, event.channel or "").inc()
 
@@ -70,11 +73,15 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             async with gate.batch():
+                events = Outbox()
                 for record in batch:
                     message = record.message
                     result = decode_event(message.value, settings.max_event_bytes)
                     if isinstance(result, Rejection):
                         await send_dead_letter(pipeline, message, result, STAGE)
                         continue
-                    await forward_event(pipeline, result, message.value, message, "")
+                    forward_event(
+                        pipeline, events, result, value=message.value, origin=message, source=""
+                    )
+                await pipeline.send_bundles(pipeline.events_topic, events)
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)

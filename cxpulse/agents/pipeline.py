@@ -6,6 +6,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from cxpulse.agents.bundles import Outbox
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
@@ -38,6 +39,7 @@ class Pipeline:
         origin: Any,
         key: bytes | None,
         value: bytes,
+        partition: int | None = None,
         timestamp: float | None = None,
         headers: dict[str, bytes] | None = None,
     ) -> Awaitable[Any]:
@@ -55,9 +57,24 @@ class Pipeline:
                 topic.get_topic_name(),
                 key,
                 value,
-                None,
+                partition,
                 timestamp,
                 headers,
                 transactional_id=self.app.transactional_id(origin),
             ),
         )
+
+    async def send_bundles(self, topic: Any, outbox: Outbox) -> list[Awaitable[Any]]:
+        """Send the bundles of ``outbox`` to ``topic``; returns their delivery futures."""
+        return [
+            await self.send(
+                topic,
+                origin=bundle.origin,
+                key=bundle.key,
+                value=bundle.value,
+                partition=bundle.partition,
+                timestamp=bundle.timestamp,
+                headers=bundle.headers,
+            )
+            for bundle in outbox.drain()
+        ]

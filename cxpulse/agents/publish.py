@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from cxpulse.agents.bundles import Outbox
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.routes import route_key
 from cxpulse.agents.scoring.emitted import Emitted
@@ -37,16 +38,23 @@ def lane_of(headers: Any) -> int:
 
 
 async def publish(
-    pipeline: Pipeline, emitted: Emitted, origin: Any, lane: int = 0
+    pipeline: Pipeline,
+    emitted: Emitted,
+    origin: Any,
+    *,
+    received_at: float | None,
+    summaries: Outbox,
+    lane: int = 0,
 ) -> list[Awaitable[Any]]:
     """Send the outputs of scoring input message ``origin``; returns their delivery futures.
 
-    The caller awaits them before it saves the state that records this step: a crash can
-    then never lose an output, and under exactly-once (outputs and state in the
-    transaction of ``origin``) never repeat one either.
+    Summaries go to the batch's outbox ``summaries``, one bundle per entity, sent at the
+    end of the batch.  The caller awaits all deliveries before it saves the state that
+    records this step: a crash can then never lose an output, and under exactly-once
+    (outputs and state in the transaction of ``origin``) never repeat one either.
+    ``received_at`` is the Kafka timestamp of the input record behind ``origin``.
     """
     metrics = pipeline.metrics
-    received_at = origin.timestamp
     deliveries: list[Awaitable[Any]] = []
     if emitted.duplicate:
         metrics.duplicates.inc()
@@ -92,16 +100,15 @@ async def publish(
             if latency is not None:
                 metrics.end_to_end_latency.labels("score").observe(latency)
     for summary in emitted.summaries:
+        encoded = summary.to_bytes()
         for entity_type, entity_id in summary_routes(summary):
-            deliveries.append(
-                await pipeline.send(
-                    pipeline.summaries_topic,
-                    origin=origin,
-                    key=route_key(entity_type, entity_id),
-                    value=summary.to_bytes(),
-                    timestamp=received_at,
-                    headers=lane_header(lane),
-                )
+            summaries.add(
+                encoded,
+                origin=origin,
+                origin_group=(origin.topic, origin.partition),
+                key=route_key(entity_type, entity_id),
+                timestamp=received_at,
+                headers=lane_header(lane),
             )
     return deliveries
 

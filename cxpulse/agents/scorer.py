@@ -1,7 +1,8 @@
 """Agents that load state, call the pure scoring code, save state and send its outputs.
 
 Within a batch, state is read from the table once per key and written back once per key,
-so a busy customer costs one table write per batch, not one per event.
+so a busy customer costs one table write per batch, not one per event.  The internal
+topics carry bundles (``bundles.py``): one record may hold many events or summaries.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from faust.streams import _current_event as CURRENT_EVENT
 from pydantic import ValidationError
 
+from cxpulse.agents.bundles import Outbox, read_forwarded_events
 from cxpulse.agents.decode import Rejection
 from cxpulse.agents.ingest import send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
@@ -24,7 +26,6 @@ from cxpulse.agents.routes import parse_route_key
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary
 from cxpulse.agents.scoring.summary import InteractionSummary
-from cxpulse.schemas.events import parse_event
 
 State = TypeVar("State", CustomerState, EntityState)
 
@@ -49,16 +50,15 @@ def acting_for(record: Any) -> Iterator[None]:
 class BatchState(Generic[State]):
     """One batch's view of a state table: each key read once, written back once.
 
-    Outputs are collected as delivery futures; ``commit`` awaits them before it saves the
-    states that record them, so a crash never loses an output.  Under exactly-once both
-    are in the input's transaction, so a crash does not repeat one either.
+    ``commit`` first awaits the batch's output deliveries, then saves the states that
+    record them, so a crash never loses an output.  Under exactly-once both are in the
+    input's transaction, so a crash does not repeat one either.
     """
 
     def __init__(self, table: Any, decode: Callable[[bytes], State]) -> None:
         self._table = table
         self._decode: Callable[[bytes], State] = decode
         self._states: dict[bytes, tuple[State, Any]] = {}
-        self._deliveries: list[Awaitable[Any]] = []
 
     def get(self, key: bytes, record: Any) -> State | None:
         if key in self._states:
@@ -67,12 +67,11 @@ class BatchState(Generic[State]):
             raw = self._table.get(key)
         return None if raw is None else self._decode(raw)
 
-    def put(self, key: bytes, state: State, record: Any, deliveries: list[Awaitable[Any]]) -> None:
+    def put(self, key: bytes, state: State, record: Any) -> None:
         self._states[key] = (state, record)
-        self._deliveries += deliveries
 
-    async def commit(self) -> None:
-        await asyncio.gather(*self._deliveries)
+    async def commit(self, deliveries: list[Awaitable[Any]]) -> None:
+        await asyncio.gather(*deliveries)
         for key, (state, record) in self._states.items():
             with acting_for(record):
                 self._table[key] = state.to_bytes()
@@ -91,11 +90,13 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             states = BatchState(pipeline.customers, CustomerState.from_bytes)
+            summaries = Outbox()
+            deliveries: list[Awaitable[Any]] = []
             async with gate.batch():
                 for record in batch:
                     message = record.message
                     try:
-                        event = parse_event(message.value)
+                        forwarded = read_forwarded_events(message.value, message.timestamp)
                     except ValidationError as exc:
                         # Ingest validated it; only a schema change in between lands here.
                         reason = f"scorer could not read event: {exc}"
@@ -103,12 +104,24 @@ def register(pipeline: Pipeline) -> None:
                             pipeline, message, Rejection("invalid_event", reason), "scorer"
                         )
                         continue
-                    key = message.key
-                    state, emitted = score_customer_event(states.get(key, record), event, config)
-                    deliveries = await publish(pipeline, emitted, message, lane=message.partition)
-                    states.put(key, state, record, deliveries)
-                    metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
-                await states.commit()
+                    for item in forwarded:
+                        event = item.event
+                        key = event.customer_id.encode()
+                        state, emitted = score_customer_event(
+                            states.get(key, record), event, config
+                        )
+                        deliveries += await publish(
+                            pipeline,
+                            emitted,
+                            message,
+                            received_at=item.received_at,
+                            summaries=summaries,
+                            lane=message.partition,
+                        )
+                        states.put(key, state, record)
+                        metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+                deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
+                await states.commit(deliveries)
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
@@ -116,21 +129,30 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             states = BatchState(pipeline.entities, EntityState.from_bytes)
+            unused = Outbox()  # entity scoring emits no summaries
+            deliveries: list[Awaitable[Any]] = []
             async with gate.batch():
                 for record in batch:
                     message = record.message
                     key = message.key
                     entity_type, entity_id = parse_route_key(key)
-                    summary = InteractionSummary.from_bytes(message.value)
-                    state, emitted = score_entity_summary(
-                        states.get(key, record),
-                        entity_type,
-                        entity_id,
-                        summary,
-                        config,
-                        lane=lane_of(message.headers),
-                    )
-                    deliveries = await publish(pipeline, emitted, message)
-                    states.put(key, state, record, deliveries)
-                await states.commit()
+                    lane = lane_of(message.headers)
+                    for summary in InteractionSummary.many_from_bytes(message.value):
+                        state, emitted = score_entity_summary(
+                            states.get(key, record),
+                            entity_type,
+                            entity_id,
+                            summary,
+                            config,
+                            lane=lane,
+                        )
+                        deliveries += await publish(
+                            pipeline,
+                            emitted,
+                            message,
+                            received_at=message.timestamp,
+                            summaries=unused,
+                        )
+                        states.put(key, state, record)
+                await states.commit(deliveries)
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from cxpulse.agents.adapters import ADAPTERS, Adapter, AdapterError
+from cxpulse.agents.bundles import Outbox
 from cxpulse.agents.decode import Rejection, check_size
 from cxpulse.agents.ingest import forward_event, send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
@@ -27,6 +28,7 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
             async with gate.batch():
+                events = Outbox()
                 for record in batch:
                     message = record.message
                     oversized = check_size(message.value or b"", settings.max_event_bytes)
@@ -34,13 +36,21 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
                         await send_dead_letter(pipeline, message, oversized, stage)
                         continue
                     try:
-                        events = adapter(message.value)
+                        adapted = adapter(message.value)
                     except AdapterError as exc:
                         rejection = Rejection(exc.reason, f"{source}: {exc.message}")
                         await send_dead_letter(pipeline, message, rejection, stage)
                         continue
-                    for event in events:
-                        await forward_event(pipeline, event, event_to_json(event), message, source)
+                    for event in adapted:
+                        forward_event(
+                            pipeline,
+                            events,
+                            event,
+                            value=event_to_json(event),
+                            origin=message,
+                            source=source,
+                        )
+                await pipeline.send_bundles(pipeline.events_topic, events)
             metrics.processing.labels(stage).observe(time.perf_counter() - started)
 
 

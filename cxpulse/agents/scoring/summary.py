@@ -67,7 +67,18 @@ class InteractionSummary:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> InteractionSummary:
-        fields: dict[str, Any] = orjson.loads(raw)
+        return cls._from_fields(orjson.loads(raw))
+
+    @classmethod
+    def many_from_bytes(cls, raw: bytes) -> list[InteractionSummary]:
+        """The summaries of a JSON array of them (a bundle), or of a single one."""
+        loaded: list[dict[str, Any]] | dict[str, Any] = orjson.loads(raw)
+        if isinstance(loaded, dict):
+            return [cls._from_fields(loaded)]
+        return [cls._from_fields(fields) for fields in loaded]
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> InteractionSummary:
         fields["evidence"] = tuple(fields["evidence"])
         return cls(**fields)
 

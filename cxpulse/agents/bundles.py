@@ -1,0 +1,148 @@
+"""Internal topics carry one record per destination and batch, not one per item.
+
+faust spends more moving a record (produce, fetch, hand-off to the agent, offset
+bookkeeping) than cxpulse spends scoring it, and every input event used to cross the
+internal topics about twice: once on the events topic and, as summaries, once per entity
+it concerns.  A batch therefore sends each internal destination one *bundle*: a JSON array
+of its items in the order they were made.  The events topic gets one bundle per
+partition (the customers of a partition share its scorer), the summaries topic one per
+entity.
+
+Bundles never mix input partitions: under exactly-once a record belongs to the
+transaction of the input it came from, so each bundle keeps the origin of its items.
+Nothing here imports faust or Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from cxpulse.schemas.events import Event, parse_event
+
+#: A bundle is closed once its items reach this size; an item larger than it travels
+#: alone.  Well below Kafka's default 1 MB record limit.
+BUNDLE_MAX_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One record to send: ``origin`` is the input message whose transaction it joins."""
+
+    origin: Any
+    key: bytes | None
+    partition: int | None
+    value: bytes
+    headers: dict[str, bytes] | None
+    #: The oldest Kafka timestamp of the inputs behind the items (None if none had one).
+    timestamp: float | None
+
+
+@dataclass
+class _Open:
+    origin: Any
+    key: bytes | None
+    partition: int | None
+    headers: dict[str, bytes] | None
+    items: list[bytes] = field(default_factory=list)
+    size: int = 0
+    timestamp: float | None = None
+
+
+class Outbox:
+    """A batch's items for the internal topics, grouped into bundles.
+
+    Items of one group stay in the order they were added; groups come out in the order
+    they were first used.
+    """
+
+    def __init__(self, max_bytes: int = BUNDLE_MAX_BYTES) -> None:
+        self._max_bytes = max_bytes
+        self._open: dict[Hashable, _Open] = {}
+        self._closed: list[_Open] = []
+
+    def add(
+        self,
+        item: bytes,
+        *,
+        origin: Any,
+        origin_group: Hashable,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp: float | None = None,
+        headers: dict[str, bytes] | None = None,
+    ) -> None:
+        """Add ``item`` to the bundle for (``key``, ``partition``) of ``origin_group``.
+
+        ``origin_group`` names the transaction of ``origin`` (its topic and partition):
+        items of different input partitions never share a bundle.  ``headers`` must be
+        the same for every item of a group; the first item's are kept.
+        """
+        group = (origin_group, key, partition)
+        bundle = self._open.get(group)
+        if bundle is not None and bundle.size + len(item) > self._max_bytes:
+            self._closed.append(bundle)
+            bundle = None
+        if bundle is None:
+            bundle = self._open[group] = _Open(origin, key, partition, headers)
+        bundle.items.append(item)
+        bundle.size += len(item)
+        if timestamp is not None and (bundle.timestamp is None or timestamp < bundle.timestamp):
+            bundle.timestamp = timestamp
+
+    def drain(self) -> Iterator[Bundle]:
+        """The bundles, each once; the outbox is empty afterwards."""
+        closed, self._closed = self._closed + list(self._open.values()), []
+        self._open = {}
+        for bundle in closed:
+            yield Bundle(
+                origin=bundle.origin,
+                key=bundle.key,
+                partition=bundle.partition,
+                value=b"[" + b",".join(bundle.items) + b"]",
+                headers=bundle.headers,
+                timestamp=bundle.timestamp,
+            )
+
+
+def is_bundle(raw: bytes) -> bool:
+    """Records written before bundling hold a single JSON object."""
+    return raw.lstrip()[:1] == b"["
+
+
+def forwarded_event(event_json: bytes, received_at: float | None) -> bytes:
+    """An events-bundle item: a validated event and its input record's Kafka timestamp.
+
+    ``event_json`` must be one JSON document (ingest forwards the bytes it validated).
+    """
+    received_ms = b"null" if received_at is None else str(round(received_at * 1000)).encode()
+    return b'{"received_at_ms":' + received_ms + b',"event":' + event_json + b"}"
+
+
+class ForwardedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    received_at_ms: int | None
+    event: Event
+
+    @property
+    def received_at(self) -> float | None:
+        return None if self.received_at_ms is None else self.received_at_ms / 1000
+
+
+FORWARDED_EVENTS: TypeAdapter[list[ForwardedEvent]] = TypeAdapter(list[ForwardedEvent])
+
+
+def read_forwarded_events(raw: bytes, timestamp: float | None) -> list[ForwardedEvent]:
+    """The events of an events-topic record; raises ``pydantic.ValidationError``.
+
+    A record written before bundling is a single event, received at the record's
+    ``timestamp``.
+    """
+    if is_bundle(raw):
+        return FORWARDED_EVENTS.validate_json(raw)
+    received_ms = None if timestamp is None else round(timestamp * 1000)
+    return [ForwardedEvent(received_at_ms=received_ms, event=parse_event(raw))]
