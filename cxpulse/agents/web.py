@@ -51,8 +51,10 @@ def register(pipeline: Pipeline) -> None:
         consumer = app.consumer
         for tp in consumer.assignment():
             position = await consumer.position(tp)
-            if position is not None:
-                lag = max(0, consumer.highwater(tp) - position)
+            # Under exactly-once the highwater is unknown until a fetch has returned.
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                lag = max(0, highwater - position)
                 metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
         for name, table in (("customers", pipeline.customers), ("entities", pipeline.entities)):
             metrics.table_keys.labels(name).set(len(table))
