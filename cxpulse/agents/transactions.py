@@ -128,9 +128,19 @@ class GatedConsumer(faust_aiokafka.Consumer):
         super().resume_partitions(tps)
 
     async def perform_seek(self) -> None:
+        """Seek to the committed offsets, then release the held-back partitions.
+
+        A rebalance during the seek starts another recovery, which seeks again: the
+        partitions stay held back until a seek has run within one generation.
+        """
+        app = cast(TransactionalApp, self.app)
+        generation = app.consumer_generation_id
         await super().perform_seek()
+        if app.consumer_generation_id != generation:
+            return
+        app.seek_pending = False
         held, self._held_back = self._held_back, set()
-        super().resume_partitions(held)
+        super().resume_partitions(held & set(self.assignment()))
 
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         app = cast(TransactionalApp, self.app)
@@ -145,7 +155,9 @@ class GatedConsumer(faust_aiokafka.Consumer):
                 return False
             await app.producer.flush()
             committed = bool(await super().commit(topics, start_new_transaction))
-            if not start_new_transaction:
+            if not start_new_transaction and app.should_stop:
+                # faust also ends the transactions during a rebalance (``wait_empty``),
+                # then begins new ones: only the app's stop makes this the last.
                 app.ended_transactions = True
         return committed
 
@@ -162,21 +174,19 @@ class TransactionalApp(faust.App):
         self.commit_gate = CommitGate()
         #: The final commit at shutdown went through (set by :class:`GatedConsumer`).
         self.ended_transactions = False
-        #: Partitions were assigned and faust's recovery has not ended yet.  It resumes
-        #: the stream partitions *before* it seeks them to their committed offsets, so
+        #: Partitions were assigned and not yet seeked to their committed offsets.
+        #: faust's recovery resumes the stream partitions *before* it seeks them, so
         #: records were read, scored and acknowledged in between, and the seek then made
         #: faust skip the records it had fetched but not yet handed on (seen after a
-        #: kill -9: a run of records per partition never scored).  While this is set the
-        #: consumer holds stream partitions back until the seek, and nothing is committed.
+        #: kill -9: a run of records per partition never scored; and when a second
+        #: rebalance came during a recovery: the gap stopped the partition's commits for
+        #: good).  While this is set the consumer holds stream partitions back until the
+        #: seek (:meth:`GatedConsumer.perform_seek`), and nothing is committed.
         self.seek_pending = False
 
     async def _on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
         self.seek_pending = True
         await super()._on_partitions_assigned(assigned, generation_id)
-
-    def on_rebalance_end(self) -> None:
-        super().on_rebalance_end()
-        self.seek_pending = False
 
     def _new_transport(self) -> Any:
         return TransactionalTransport(self.conf.broker_consumer, self)

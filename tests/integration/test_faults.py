@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.steps import metric_values
 from tests.integration.conftest import Worker, assert_replay_alerts_once, free_port, make_worker
 from tests.integration.kafka_io import collect, collect_ids, produce_events
 
@@ -111,3 +112,30 @@ def test_a_worker_joining_then_one_dying_mid_stream_loses_no_alert(
     finally:
         second.stop(signal.SIGKILL)
     assert_replay_alerts_once(streamed, expected)
+
+
+def test_after_a_worker_joins_both_score_and_commit(
+    first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]], tmp_path: Path
+) -> None:
+    """A rebalance ends the open transactions (faust's ``wait_empty``); the worker that
+    kept partitions must go on committing new ones.  It once took that for the last
+    commit of a shutdown and never committed again: its alerts never became visible."""
+    events, expected = scenario
+    bootstrap = first_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
+    alerts_topic = first_worker.topic("alerts")
+    second = sibling(first_worker, tmp_path / "second")
+    (tmp_path / "second").mkdir()
+    first_worker.start()
+    second.start()  # rebalance: the partitions are shared, both workers keep running
+    try:
+        produce_events(bootstrap, first_worker.topic("input"), events)
+        streamed = collect_ids(bootstrap, alerts_topic, expected, timeout_s=120)
+        batches = [
+            metric_values(worker.metrics_text(), "cxpulse_processing_seconds_count")
+            for worker in (first_worker, second)
+        ]
+    finally:
+        second.stop(signal.SIGKILL)
+    assert_replay_alerts_once(streamed, expected)
+    scored = [counts.get('{agent="scorer"}', 0) for counts in batches]
+    assert all(count > 0 for count in scored), f"scorer batches per worker: {scored}"
