@@ -146,11 +146,6 @@ async def committed(bootstrap: str, group: str) -> Offsets:
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-def behind(ends: Offsets, done: Offsets) -> int:
-    """Records of ``ends`` not yet covered by the committed offsets ``done``."""
-    return sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
-
-
 async def read_all(bootstrap: str, topics: Sequence[str]) -> list[ConsumerRecord]:
     """Every record of ``topics`` up to their end offsets at the time of the call."""
     records: list[ConsumerRecord] = []

@@ -167,11 +167,33 @@ class CxpulseRun:
         return self.__dict__.copy()
 
 
-def _complete(ctx: Context, app_id: str, input_topic: str) -> bool:
-    internal = [f"{app_id}-events", f"{app_id}-summaries"]
-    done = asyncio.run(kafka_ops.committed(ctx.bootstrap, app_id))
-    ends = asyncio.run(kafka_ops.end_offsets(ctx.bootstrap, [input_topic, *internal]))
-    return kafka_ops.behind(ends, done) == 0 and any(tp.topic == input_topic for tp in done)
+class _Progress:
+    """Whether a worker group has committed every record; says what is left if not."""
+
+    def __init__(self, ctx: Context, app_id: str, input_topic: str) -> None:
+        self._bootstrap = ctx.bootstrap
+        self._group = app_id
+        self._topics = [input_topic, f"{app_id}-events", f"{app_id}-summaries"]
+        self.left = "nothing committed yet"
+
+    def complete(self) -> bool:
+        done = asyncio.run(kafka_ops.committed(self._bootstrap, self._group))
+        ends = asyncio.run(kafka_ops.end_offsets(self._bootstrap, self._topics))
+        behind = {tp: end - done.get(tp, 0) for tp, end in ends.items() if end > done.get(tp, 0)}
+        if behind:
+            self.left = ", ".join(
+                f"{tp.topic}[{tp.partition}] {done.get(tp, 0)} of {ends[tp]}"
+                for tp in sorted(behind)
+            )
+        return not behind and any(tp.topic == self._topics[0] for tp in done)
+
+
+def _wait_committed(ctx: Context, what: str, app_id: str, input_topic: str) -> None:
+    progress = _Progress(ctx, app_id, input_topic)
+    try:
+        _wait(what, progress.complete, ctx.step_timeout_s)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; committed offsets behind: {progress.left}") from None
 
 
 def metric_values(text: str, name: str) -> dict[str, float]:
@@ -210,10 +232,8 @@ def cxpulse_run(
             proc.start()
         ready_at = min(proc.wait_ready(READY_TIMEOUT_S) for proc in procs)
         ready_rss = [_vm_rss_mb(proc.pid) for proc in procs]
-        _wait(
-            f"cxpulse ({app_id}) processing all {count} events",
-            lambda: _complete(ctx, app_id, input_topic),
-            ctx.step_timeout_s,
+        _wait_committed(
+            ctx, f"cxpulse ({app_id}) processing all {count} events", app_id, input_topic
         )
         outputs = [f"{app_id}-{name}" for name in ("scores", "alerts")]
         edges = asyncio.run(kafka_ops.edge_timestamps(ctx.bootstrap, outputs))
@@ -316,11 +336,7 @@ def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
         proc.start()  # the worker creates its (empty) input topic
         proc.wait_ready(READY_TIMEOUT_S)
         produced, achieved = asyncio.run(_paced_produce(ctx.bootstrap, topic, work, rate))
-        _wait(
-            "cxpulse catching up with the paced input",
-            lambda: _complete(ctx, app_id, topic),
-            ctx.step_timeout_s,
-        )
+        _wait_committed(ctx, "cxpulse catching up with the paced input", app_id, topic)
         scores = asyncio.run(kafka_ops.read_all(ctx.bootstrap, [f"{app_id}-scores"]))
         alerts = asyncio.run(kafka_ops.read_all(ctx.bootstrap, [f"{app_id}-alerts"]))
     finally:
