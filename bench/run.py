@@ -123,6 +123,7 @@ def _throughput(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> di
         ]
         measured["cxpulse"] = {
             "events_per_s": median([r.events_per_s for r in results]),
+            "cpu_us_per_event": median([r.cpu_us_per_event for r in results]),
             "runs": [r.to_json() for r in results],
         }
     if "scaling" in wanted:
@@ -248,6 +249,9 @@ def table(result: dict[str, Any]) -> str:
     ):
         if name in measured:
             rows.append((label, f"{measured[name]['events_per_s']:,.0f} events/s"))
+    if "cxpulse" in measured:
+        cpu = measured["cxpulse"]["cpu_us_per_event"]
+        rows.append(("  worker CPU per event", f"{cpu:,.0f} µs"))
     for name, value in result["ratios"].items():
         rows.append((f"  ratio {name.replace('_', ' ')}", f"{value:.2f}"))
     if "scaling" in measured:

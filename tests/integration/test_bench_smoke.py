@@ -42,6 +42,7 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
         assert measured[step]["events_per_s"] > 0, step
     run = measured["cxpulse"]["runs"][0]
     assert sum(run["per_worker_events"]) == 3000
+    assert run["cpu_us_per_event"] > 0
     assert len(measured["scaling"]["two_workers"]["per_worker_events"]) == 2
     latency = measured["latency"]
     assert latency["count"] > 0
