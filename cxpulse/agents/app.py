@@ -32,7 +32,23 @@ def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_serializer=RAW, value_serializer=RAW)
 
 
-def _bytes_table(app: faust.App, name: str, partitions: int) -> Any:
+MIB = 1024 * 1024
+
+
+def rocksdb_options(settings: Settings) -> dict[str, int]:
+    """Bounded RocksDB memory for each table partition.
+
+    faust's defaults give every partition's database a 2 GiB block cache and up to three
+    64 MiB write buffers, so a worker's memory grew with its state until those filled.
+    """
+    return {
+        "block_cache_size": settings.rocksdb_cache_mb * MIB,
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * MIB,
+        "max_write_buffer_number": 2,
+    }
+
+
+def _bytes_table(app: faust.App, name: str, settings: Settings) -> Any:
     """A table of bytes: scoring state serialises itself (compact JSON).
 
     faust picks the store's serializer from ``key_type`` / ``value_type`` and the
@@ -48,7 +64,8 @@ def _bytes_table(app: faust.App, name: str, partitions: int) -> Any:
         key_type=bytes,
         value_type=bytes,
         schema=schema,
-        partitions=partitions,
+        partitions=settings.partitions,
+        options=rocksdb_options(settings),
         beacon=app.tables.beacon,
     )
     return app.tables.add(table)
@@ -99,8 +116,8 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
             source: _raw_topic(app, settings.raw_topic(source))
             for source in settings.enabled_adapters()
         },
-        customers=_bytes_table(app, "customers", settings.partitions),
-        entities=_bytes_table(app, "entities", settings.partitions),
+        customers=_bytes_table(app, "customers", settings),
+        entities=_bytes_table(app, "entities", settings),
     )
     ingest.register(pipeline)
     vendor_ingest.register(pipeline)

@@ -36,11 +36,12 @@ class Settings(BaseSettings):
     app_id: str = Field("cxpulse", description="faust app id: consumer group and topic prefix")
     input_topic: str = Field("interactions", description="canonical v1 events from producers")
     events_topic: str = Field(
-        "cxpulse-events", description="internal: validated events keyed by customer_id"
+        "cxpulse-events",
+        description="internal: validated events, one bundle per batch and customer partition",
     )
     summaries_topic: str = Field(
         "cxpulse-summaries",
-        description="internal: finished interactions, keyed by agent or queue",
+        description="internal: finished interactions, one bundle per batch and agent or queue",
     )
     alerts_topic: str = Field("alerts", description="alerts for ops teams")
     scores_topic: str = Field("scores", description="score snapshots per entity")
@@ -60,6 +61,15 @@ class Settings(BaseSettings):
     store: str = Field(
         "rocksdb://",
         description="table store: rocksdb:// (durable, RocksDB via rocksdict) or memory://",
+    )
+    rocksdb_cache_mb: int = Field(
+        8, ge=1, le=65_536, description="RocksDB block cache of each table partition, in MiB"
+    )
+    rocksdb_write_buffer_mb: int = Field(
+        8,
+        ge=1,
+        le=4_096,
+        description="RocksDB write buffer of each table partition, in MiB (two are kept)",
     )
     data_dir: str = Field("var/cxpulse", description="worker data directory (tables, state)")
     web_host: str = Field("127.0.0.1", description="bind address of /metrics, /healthz, /readyz")
