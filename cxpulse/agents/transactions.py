@@ -17,7 +17,10 @@ make faust's recovery sound (each found by the fault tests in tests/integration)
   worker recovered no state (:class:`CommittedHighwaterConsumerThread`);
 - stream partitions are read only once recovery has seeked them to their committed
   offsets, and nothing is committed before (:attr:`TransactionalApp.seek_pending`; this
-  one matters under at-least-once too);
+  one matters under at-least-once too), also when a second rebalance interrupts a
+  recovery;
+- a rebalance ends the open transactions and begins new ones, so only the app's stop
+  ends them for good (:meth:`GatedConsumer.commit`);
 - a partition that moves away leaves its open transaction to be aborted by its next
   owner, who does the work again.  (Committing it first, on revoke, stalled the partitions
   this worker kept under faust-streaming 0.15: their transactions never committed again.)
