@@ -86,56 +86,52 @@ def test_sigterm_mid_stream_stops_promptly_and_a_restart_resumes_without_repeats
     assert_replay_alerts_once(streamed, expected)
 
 
-def sibling(worker: Worker, tmp: Path) -> Worker:
+@pytest.fixture
+def second_worker(first_worker: Worker, tmp_path: Path) -> Iterator[Worker]:
     """A second worker of the same app (same group, topics and tables), own port and disk."""
     port = free_port()
-    env = {**worker.env, "CXPULSE_WEB_PORT": str(port), "CXPULSE_DATA_DIR": str(tmp / "data")}
-    return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+    tmp = tmp_path / "second"
+    tmp.mkdir()
+    env = {**first_worker.env, "CXPULSE_WEB_PORT": str(port), "CXPULSE_DATA_DIR": str(tmp / "data")}
+    second = Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+    try:
+        yield second
+    finally:
+        second.stop(signal.SIGKILL)
 
 
 def test_a_worker_joining_then_one_dying_mid_stream_loses_no_alert(
-    first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]], tmp_path: Path
+    first_worker: Worker, second_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
 ) -> None:
     events, expected = scenario
     bootstrap = first_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
     alerts_topic = first_worker.topic("alerts")
-    second = sibling(first_worker, tmp_path / "second")
-    (tmp_path / "second").mkdir()
     first_worker.start()
-    try:
-        produce_events(bootstrap, first_worker.topic("input"), events)
-        collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 5, settle_s=0)
-        second.start()  # rebalance: partitions move to the newcomer
-        collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 2, settle_s=0)
-        first_worker.stop(signal.SIGKILL)  # rebalance again: the survivor takes everything
-        streamed = collect_ids(bootstrap, alerts_topic, expected)
-    finally:
-        second.stop(signal.SIGKILL)
+    produce_events(bootstrap, first_worker.topic("input"), events)
+    collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 5, settle_s=0)
+    second_worker.start()  # rebalance: partitions move to the newcomer
+    collect(bootstrap, alerts_topic, until=lambda rs: len(rs) >= len(expected) // 2, settle_s=0)
+    first_worker.stop(signal.SIGKILL)  # rebalance again: the survivor takes everything
+    streamed = collect_ids(bootstrap, alerts_topic, expected)
     assert_replay_alerts_once(streamed, expected)
 
 
 def test_after_a_worker_joins_both_score_and_commit(
-    first_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]], tmp_path: Path
+    first_worker: Worker, second_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
 ) -> None:
     """A rebalance ends the open transactions (faust's ``wait_empty``); the worker that
     kept partitions must go on committing new ones.  It once took that for the last
     commit of a shutdown and never committed again: its alerts never became visible."""
     events, expected = scenario
     bootstrap = first_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
-    alerts_topic = first_worker.topic("alerts")
-    second = sibling(first_worker, tmp_path / "second")
-    (tmp_path / "second").mkdir()
     first_worker.start()
-    second.start()  # rebalance: the partitions are shared, both workers keep running
-    try:
-        produce_events(bootstrap, first_worker.topic("input"), events)
-        streamed = collect_ids(bootstrap, alerts_topic, expected, timeout_s=120)
-        batches = [
-            metric_values(worker.metrics_text(), "cxpulse_processing_seconds_count")
-            for worker in (first_worker, second)
-        ]
-    finally:
-        second.stop(signal.SIGKILL)
+    second_worker.start()  # rebalance: the partitions are shared, both workers keep running
+    produce_events(bootstrap, first_worker.topic("input"), events)
+    streamed = collect_ids(bootstrap, first_worker.topic("alerts"), expected, timeout_s=120)
     assert_replay_alerts_once(streamed, expected)
+    batches = [
+        metric_values(worker.metrics_text(), "cxpulse_processing_seconds_count")
+        for worker in (first_worker, second_worker)
+    ]
     scored = [counts.get('{agent="scorer"}', 0) for counts in batches]
     assert all(count > 0 for count in scored), f"scorer batches per worker: {scored}"
