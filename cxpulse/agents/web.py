@@ -48,13 +48,15 @@ def register(pipeline: Pipeline) -> None:
     @app.timer(GAUGE_REFRESH_SECONDS)  # type: ignore[untyped-decorator]  # faust leaves it untyped
     async def refresh_gauges() -> None:
         metrics.worker_ready.set(1 if is_ready(app) else 0)
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            position = await consumer.position(tp)
+        # faust's monitor already tracks, on the event loop, the last offset read and the
+        # highwater of each partition.  Asking the consumer thread for every partition's
+        # position instead stalled a live stream for seconds, every time this ran.
+        monitor = app.monitor
+        for tp, highwater in list(monitor.tp_end_offsets.items()):
+            read = monitor.tp_read_offsets.get(tp)
             # Under exactly-once the highwater is unknown until a fetch has returned.
-            highwater = consumer.highwater(tp)
-            if position is not None and highwater is not None:
-                lag = max(0, highwater - position)
+            if read is not None and highwater is not None:
+                lag = max(0, highwater - read - 1)
                 metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
         for name, table in (("customers", pipeline.customers), ("entities", pipeline.entities)):
             metrics.table_keys.labels(name).set(len(table))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from bench.steps import metric_values
 from tests.integration.conftest import Worker
 from tests.integration.kafka_io import collect, produce_events, produce_raw
 
@@ -175,3 +177,17 @@ def test_a_resent_event_changes_neither_scores_nor_alerts(worker: Worker) -> Non
 
 def _json(obj: dict[str, Any]) -> bytes:
     return orjson.dumps(obj)
+
+
+def test_consumer_lag_is_reported_for_the_input_partitions_read(worker: Worker) -> None:
+    """The lag gauge comes from faust's monitor (last offset read against the highwater),
+    refreshed every 5 s; the records the tests above produced have all been read."""
+    label = f'topic="{worker.topic("input")}"'
+    deadline = time.monotonic() + 15
+    lags: dict[str, float] = {}
+    while not lags and time.monotonic() < deadline:
+        time.sleep(1)
+        found = metric_values(worker.metrics_text(), "cxpulse_consumer_lag")
+        lags = {labels: value for labels, value in found.items() if label in labels}
+    assert lags, "no lag gauge for the input topic"
+    assert all(value == 0 for value in lags.values()), lags
