@@ -265,6 +265,10 @@ def table(result: dict[str, Any]) -> str:
                 f"p50 {lat['p50_ms']:.0f} / p95 {lat['p95_ms']:.0f} / p99 {lat['p99_ms']:.0f} ms",
             )
         )
+        over_time = " / ".join(
+            f"{w['from_s']:.0f}s {w['p50_ms']:.0f}" for w in lat["score_by_produce_time"]
+        )
+        rows.append(("  p50 ms by produce time", over_time))
     if "memory" in measured:
         mem = measured["memory"]
         keys = mem["table_keys"]

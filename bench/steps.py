@@ -326,17 +326,45 @@ def output_latencies(
 ) -> dict[str, list[float]]:
     """Output Kafka timestamp minus the produce timestamp of the event behind it: a
     snapshot's ``event_id``; for an alert, the latest-produced event of its evidence."""
-    found: dict[str, list[float]] = {"score": [], "alert": []}
-    for record in scores:
-        sent = produced.get(orjson.loads(record.value).get("event_id", ""))
-        if sent is not None:
-            found["score"].append(record.timestamp - sent)
+    snapshots = _snapshot_latencies(produced, scores)
+    found: dict[str, list[float]] = {"score": [latency for _, latency in snapshots], "alert": []}
     for record in alerts:
         evidence = orjson.loads(record.value).get("evidence", [])
         times = [produced[e] for e in evidence if e in produced]
         if times:
             found["alert"].append(record.timestamp - max(times))
     return found
+
+
+def _snapshot_latencies(produced: dict[str, int], scores: list[Any]) -> list[tuple[int, float]]:
+    """(produce timestamp, latency) of every snapshot whose ``event_id`` was produced."""
+    found = []
+    for record in scores:
+        sent = produced.get(orjson.loads(record.value).get("event_id", ""))
+        if sent is not None:
+            found.append((sent, record.timestamp - sent))
+    return found
+
+
+def latency_over_time(
+    produced: dict[str, int], scores: list[Any], window_s: float = 5.0
+) -> list[dict[str, float]]:
+    """Snapshot latency per ``window_s`` of produce time.
+
+    A delay that jumps or grows during the run (a backlog the worker does not make up)
+    shows here, where the percentiles over the whole run hide it.
+    """
+    found = _snapshot_latencies(produced, scores)
+    if not found:
+        return []
+    start = min(sent for sent, _ in found)
+    windows: dict[int, list[float]] = {}
+    for sent, latency in found:
+        windows.setdefault(int((sent - start) / (window_s * 1000)), []).append(latency)
+    return [
+        {"from_s": index * window_s, **percentiles(values)}
+        for index, values in sorted(windows.items())
+    ]
 
 
 def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
@@ -363,6 +391,7 @@ def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
         "events": len(work),
         **percentiles(everything),
         "by_output": {kind: percentiles(v) for kind, v in found.items() if v},
+        "score_by_produce_time": latency_over_time(produced, scores),
     }
 
 

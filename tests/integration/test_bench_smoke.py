@@ -47,6 +47,7 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     latency = measured["latency"]
     assert latency["count"] > 0
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    assert sum(w["count"] for w in latency["score_by_produce_time"]) > 0
     memory = measured["memory"]
     assert max(memory["peak_rss_mb"]) > 0
     assert memory["table_keys"]["customers"] > 0
