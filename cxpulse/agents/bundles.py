@@ -69,19 +69,19 @@ class Outbox:
         item: bytes,
         *,
         origin: Any,
-        origin_group: Hashable,
         key: bytes | None = None,
         partition: int | None = None,
         timestamp: float | None = None,
         headers: dict[str, bytes] | None = None,
     ) -> None:
-        """Add ``item`` to the bundle for (``key``, ``partition``) of ``origin_group``.
+        """Add ``item``, made from input message ``origin``, to the bundle for (``key``,
+        ``partition``) of ``origin``'s topic partition.
 
-        ``origin_group`` names the transaction of ``origin`` (its topic and partition):
-        items of different input partitions never share a bundle.  ``headers`` must be
-        the same for every item of a group; the first item's are kept.
+        Items of different input partitions never share a bundle: the partition names the
+        transaction.  ``headers`` must be the same for every item of a group; the first
+        item's are kept.
         """
-        group = (origin_group, key, partition)
+        group = (origin.topic, origin.partition, key, partition)
         bundle = self._open.get(group)
         if bundle is not None and bundle.size + len(item) > self._max_bytes:
             self._closed.append(bundle)

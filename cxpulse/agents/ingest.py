@@ -56,7 +56,6 @@ def forward_event(
     events.add(
         forwarded_event(value, origin.timestamp),
         origin=origin,
-        origin_group=(origin.topic, origin.partition),
         partition=lane_for(event.customer_id, pipeline.settings.partitions),
     )
     pipeline.metrics.events.labels(event.type, event.source or source, event.channel or "").inc()

@@ -105,7 +105,6 @@ async def publish(
             summaries.add(
                 encoded,
                 origin=origin,
-                origin_group=(origin.topic, origin.partition),
                 key=route_key(entity_type, entity_id),
                 timestamp=received_at,
                 headers=lane_header(lane),

@@ -31,10 +31,10 @@ def item(n: int) -> bytes:
 def test_items_of_one_destination_and_input_partition_share_one_bundle() -> None:
     outbox = Outbox()
     first, second = origin(0), origin(1)
-    outbox.add(item(1), origin=first, origin_group=0, partition=2, timestamp=5.0)
-    outbox.add(item(2), origin=second, origin_group=1, partition=2, timestamp=1.0)
-    outbox.add(item(3), origin=first, origin_group=0, partition=2, timestamp=3.0)
-    outbox.add(item(4), origin=first, origin_group=0, partition=3)
+    outbox.add(item(1), origin=first, partition=2, timestamp=5.0)
+    outbox.add(item(2), origin=second, partition=2, timestamp=1.0)
+    outbox.add(item(3), origin=first, partition=2, timestamp=3.0)
+    outbox.add(item(4), origin=first, partition=3)
 
     bundles = list(outbox.drain())
 
@@ -50,8 +50,8 @@ def test_items_of_one_destination_and_input_partition_share_one_bundle() -> None
 def test_keys_and_headers_travel_with_their_bundle() -> None:
     outbox = Outbox()
     headers = {"cxpulse-lane": b"1"}
-    outbox.add(item(1), origin=origin(1), origin_group=1, key=b"agent:a1", headers=headers)
-    outbox.add(item(2), origin=origin(1), origin_group=1, key=b"queue:q1", headers=headers)
+    outbox.add(item(1), origin=origin(1), key=b"agent:a1", headers=headers)
+    outbox.add(item(2), origin=origin(1), key=b"queue:q1", headers=headers)
 
     bundles = list(outbox.drain())
 
@@ -65,7 +65,7 @@ def test_a_full_bundle_is_closed_and_an_oversized_item_travels_alone() -> None:
     outbox = Outbox(max_bytes=20)
     small, big = b'"' + b"x" * 6 + b'"', b'"' + b"y" * 40 + b'"'
     for value in (small, small, small, big, small):
-        outbox.add(value, origin=origin(0), origin_group=0, partition=0)
+        outbox.add(value, origin=origin(0), partition=0)
 
     values = [orjson.loads(bundle.value) for bundle in outbox.drain()]
 
@@ -82,7 +82,7 @@ def test_bundles_keep_every_item_once_in_order_within_their_cap(
     outbox = Outbox(max_bytes=max_bytes)
     expected: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
     for (source, destination), n in adds:
-        outbox.add(item(n), origin=origin(source), origin_group=source, partition=destination)
+        outbox.add(item(n), origin=origin(source), partition=destination)
         expected[(source, destination)].append(n)
 
     seen: defaultdict[tuple[int, int | None], list[int]] = defaultdict(list)
@@ -107,7 +107,7 @@ def test_forwarded_events_read_back_with_their_receive_time() -> None:
         (event_to_json(ended), None),
         (pretty, 1_700_000_000.5),
     ]:
-        outbox.add(forwarded_event(value, received), origin=origin(0), origin_group=0)
+        outbox.add(forwarded_event(value, received), origin=origin(0))
     (bundle,) = outbox.drain()
 
     forwarded = read_forwarded_events(bundle.value, timestamp=9.0)
