@@ -50,9 +50,11 @@ def register(pipeline: Pipeline) -> None:
         metrics.worker_ready.set(1 if is_ready(app) else 0)
         # faust's monitor already tracks, on the event loop, the last offset read and the
         # highwater of each partition.  Asking the consumer thread for every partition's
-        # position instead stalled a live stream for seconds, every time this ran.
+        # position instead stalled a live stream for seconds, every time this ran.  The
+        # monitor keeps partitions that moved away; only assigned ones are reported.
         monitor = app.monitor
-        for tp, highwater in list(monitor.tp_end_offsets.items()):
+        for tp in app.consumer.assignment():
+            highwater = monitor.tp_end_offsets.get(tp)
             read = monitor.tp_read_offsets.get(tp)
             # Under exactly-once the highwater is unknown until a fetch has returned.
             if read is not None and highwater is not None:
