@@ -72,8 +72,10 @@ def _bytes_table(app: faust.App, name: str, settings: Settings) -> Any:
 
 
 def app_kwargs(settings: Settings) -> dict[str, Any]:
-    """The faust settings of the pipeline (also the benchmark's do-nothing agent's)."""
+    """The ``TransactionalApp`` keyword arguments of the pipeline (also the benchmark's
+    do-nothing agent's): faust settings and the consumer's fetch wait."""
     return dict(
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=broker_url(settings.kafka_bootstrap),
         store=settings.store,
         datadir=settings.data_dir,

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         1_000, ge=1, le=100_000, description="max messages an agent takes at once"
     )
     batch_within_ms: float = Field(
-        20.0, gt=0, description="max wait to fill a batch before processing what has arrived"
+        50.0, gt=0, description="max wait to fill a batch before processing what has arrived"
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         gt=0,
         description="how often offsets (and, exactly-once, transactions) are committed; "
         "exactly-once outputs become visible at the commit",
+    )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=60_000,
+        description="longest the broker holds a fetch that finds no new records; a live "
+        "stream can wait this long behind a fetch of quiet partitions",
     )
     max_entity_labels: int = Field(
         500, ge=0, description="cap on agent_id / queue_id label values in /metrics"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,19 @@ def test_the_memory_store_accepts_the_same_tables(tmp_path: Path) -> None:
 def test_rocksdb_memory_settings_refuse_zero(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Settings.model_validate({field: 0})
+
+
+def test_the_consumer_waits_at_most_the_configured_fetch_wait(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), fetch_max_wait_ms=40)
+
+    async def configured_wait() -> int:
+        app = build_pipeline(settings, Metrics(CollectorRegistry())).app
+        thread = app.consumer._thread  # type: ignore[attr-defined]  # made with it, not started
+        consumer = thread._create_worker_consumer(app.consumer.transport)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+            thread.thread_loop.close()
+
+    assert asyncio.run(configured_wait()) == 40  # faust's own is 1500
