@@ -33,10 +33,12 @@ from aiokafka import AIOKafkaConsumer
 from bench import kafka_ops
 from bench.processes import WorkerProcess, free_port
 from bench.workload import Workload
+from cxpulse.agents.web import TABLE_KEYS_REFRESH_SECONDS
 
 POLL_S = 0.5
 READY_TIMEOUT_S = 90.0
-GAUGE_REFRESH_WAIT_S = 6.0  # cxpulse refreshes its table-size gauge every 5 s
+#: cxpulse counts table keys every TABLE_KEYS_REFRESH_SECONDS; the wait covers one count.
+GAUGE_REFRESH_WAIT_S = TABLE_KEYS_REFRESH_SECONDS + 3.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from cxpulse.agents.app import build_pipeline
+from cxpulse.agents.metrics import Metrics
+from cxpulse.agents.settings import Settings
+from cxpulse.agents.web import count_keys
+
+
+def test_a_rocksdb_table_counts_the_keys_of_its_active_partitions_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry()))
+    table = pipeline.customers
+    store = table.data
+    changelog = table.changelog_topic_name
+    monkeypatch.setattr(
+        pipeline.app.assignor, "assigned_actives", lambda: {TP(changelog, 0), TP(changelog, 1)}
+    )
+    for partition, keys in ((0, 7), (1, 5), (2, 4)):  # partition 2 is not assigned here
+        db = store._db_for_partition(partition)
+        for i in range(keys):
+            db[f"cust-{partition}-{i}".encode()] = b"{}"
+    store.set_persisted_offset(TP(changelog, 0), 41)  # faust's offset key is not a key
+
+    counted, turns = asyncio.run(count_while_looping(table, chunk=3))
+    assert counted == 12
+    assert turns >= 12 // 3  # the loop ran between chunks: the count never held it
+
+
+async def count_while_looping(table: Any, chunk: int) -> tuple[int, int]:
+    """The count, and how often another task ran while it was taken."""
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    before = turns
+    counted = await count_keys(table, chunk=chunk)
+    task.cancel()
+    return counted, turns - before
+
+
+def test_a_memory_table_counts_its_keys(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), store="memory://")
+    table = build_pipeline(settings, Metrics(CollectorRegistry())).customers
+    for i in range(4):
+        table.data[f"cust-{i}".encode()] = b"{}"
+
+    assert asyncio.run(count_keys(table)) == 4
