@@ -40,14 +40,29 @@ async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int:
 
 
 def is_ready(app: Any) -> bool:
-    """Assigned, not rebalancing, and every table recovered from its changelog."""
+    """Assigned, not rebalancing, every table recovered from its changelog, and the
+    group's coordinator reachable."""
     recovery = app.tables.recovery
     return bool(
         app.consumer.assignment()
         and not app.rebalancing
         and not recovery.in_recovery
         and recovery.completed.is_set()
+        and coordinator_known(app)
     )
+
+
+def coordinator_known(app: Any) -> bool:
+    """Whether the consumer knows its group coordinator (a broker).
+
+    aiokafka forgets the coordinator when a heartbeat (every 3 s) or a commit cannot reach
+    it, and looks it up again until a broker answers: without this a worker reported
+    ready through a whole broker outage.  The consumer lives in faust's consumer thread;
+    before it has started there is nothing to tell, and the other conditions decide.
+    """
+    consumer = getattr(app.consumer, "_thread", None)
+    coordinator = getattr(getattr(consumer, "_consumer", None), "_coordinator", None)
+    return coordinator is None or coordinator.coordinator_id is not None
 
 
 def register(pipeline: Pipeline) -> None:

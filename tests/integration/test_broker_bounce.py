@@ -39,6 +39,8 @@ BROKER_START_TIMEOUT_S = 90
 OUTAGE_S = 6.0
 # From the restart of the broker to the last expected alert.
 RECOVERY_TIMEOUT_S = 100.0
+# Once every alert is out, the worker knows its coordinator again well within this.
+READY_AGAIN_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -215,3 +217,16 @@ def test_broker_bounce_mid_stream_loses_no_alert_and_worker_survives(
         f"{bounce_worker.log_tail(60)}"
     )
     assert_replay_alerts_once(streamed, expected)
+    assert health_in_outage == 200, "alive through the outage"
+    assert ready_in_outage == 503, "not ready while no broker answers"
+    assert wait_for_status(bounce_worker, "/readyz", 200, READY_AGAIN_TIMEOUT_S) == 200
+
+
+def wait_for_status(worker: Worker, path: str, wanted: int, timeout_s: float) -> int | None:
+    """Poll ``path`` until it answers ``wanted``; returns the last status seen."""
+    deadline = time.monotonic() + timeout_s
+    status = worker.http_status(path)
+    while status != wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = worker.http_status(path)
+    return status
