@@ -33,12 +33,13 @@ from aiokafka import AIOKafkaConsumer
 from bench import kafka_ops
 from bench.processes import WorkerProcess, free_port
 from bench.workload import Workload
-from cxpulse.agents.web import TABLE_KEYS_REFRESH_SECONDS
+from cxpulse.agents.web import GAUGE_REFRESH_SECONDS, TABLE_KEYS_REFRESH_SECONDS
 
 POLL_S = 0.5
 READY_TIMEOUT_S = 90.0
-#: cxpulse counts table keys every TABLE_KEYS_REFRESH_SECONDS; the wait covers one count.
-GAUGE_REFRESH_WAIT_S = TABLE_KEYS_REFRESH_SECONDS + 3.0
+#: cxpulse counts table keys on its gauge timer, at most every TABLE_KEYS_REFRESH_SECONDS;
+#: the wait covers one count.
+GAUGE_REFRESH_WAIT_S = TABLE_KEYS_REFRESH_SECONDS + GAUGE_REFRESH_SECONDS + 3.0
 
 
 @dataclass(frozen=True)
