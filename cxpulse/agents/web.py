@@ -41,30 +41,37 @@ async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int:
     return count
 
 
-def is_ready(app: Any) -> bool:
-    """Assigned, not rebalancing, every table recovered from its changelog, and the
-    group's coordinator reachable."""
+def waiting_for(app: Any) -> list[str]:
+    """What readiness still waits for (nothing: ready): partitions assigned, no rebalance,
+    every table recovered from its changelog, a broker connected."""
     recovery = app.tables.recovery
-    return bool(
-        app.consumer.assignment()
-        and not app.rebalancing
-        and not recovery.in_recovery
-        and recovery.completed.is_set()
-        and coordinator_known(app)
+    conditions = (
+        ("partition assignment", bool(app.consumer.assignment())),
+        ("the end of a rebalance", not app.rebalancing),
+        ("table recovery", not recovery.in_recovery and recovery.completed.is_set()),
+        ("a broker connection", broker_connected(app)),
     )
+    return [name for name, met in conditions if not met]
 
 
-def coordinator_known(app: Any) -> bool:
-    """Whether the consumer knows its group coordinator (a broker).
+def is_ready(app: Any) -> bool:
+    return not waiting_for(app)
 
-    aiokafka forgets the coordinator when a heartbeat (every 3 s) or a commit cannot reach
-    it, and looks it up again until a broker answers: without this a worker reported
-    ready through a whole broker outage.  The consumer lives in faust's consumer thread;
-    before it has started there is nothing to tell, and the other conditions decide.
+
+def broker_connected(app: Any) -> bool:
+    """Whether the consumer holds an open connection to a broker.
+
+    Its fetches keep one open while a broker answers (one returns at least every
+    ``fetch_max_wait_ms``); in an outage every connection closes and each reconnect is
+    refused: without this check a worker reported ready through a whole broker outage.
+    The consumer lives in faust's consumer thread; before it has started there is
+    nothing to tell, and the other conditions decide.
     """
-    consumer = getattr(app.consumer, "_thread", None)
-    coordinator = getattr(getattr(consumer, "_consumer", None), "_coordinator", None)
-    return coordinator is None or coordinator.coordinator_id is not None
+    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
+    connections = getattr(getattr(consumer, "_client", None), "_conns", None)
+    if connections is None:
+        return True
+    return any(connection.connected() for connection in list(connections.values()))
 
 
 def register(pipeline: Pipeline) -> None:
@@ -82,8 +89,10 @@ def register(pipeline: Pipeline) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = is_ready(app)
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        waiting = waiting_for(app)
+        return web.json(
+            {"ready": not waiting, "waiting_for": waiting}, status=503 if waiting else 200
+        )
 
     counted_at = [-math.inf]
 

@@ -14,6 +14,8 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +41,9 @@ BROKER_START_TIMEOUT_S = 90
 OUTAGE_S = 6.0
 # From the restart of the broker to the last expected alert.
 RECOVERY_TIMEOUT_S = 100.0
-# Once every alert is out, the worker knows its coordinator again well within this.
-READY_AGAIN_TIMEOUT_S = 30.0
+# Readiness can come later than the alerts: a worker whose session expired in the outage
+# rejoins its group and recovers its tables first.
+READY_AGAIN_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -219,7 +222,8 @@ def test_broker_bounce_mid_stream_loses_no_alert_and_worker_survives(
     assert_replay_alerts_once(streamed, expected)
     assert health_in_outage == 200, "alive through the outage"
     assert ready_in_outage == 503, "not ready while no broker answers"
-    assert wait_for_status(bounce_worker, "/readyz", 200, READY_AGAIN_TIMEOUT_S) == 200
+    ready_again = wait_for_status(bounce_worker, "/readyz", 200, READY_AGAIN_TIMEOUT_S)
+    assert ready_again == 200, f"/readyz still {ready_again}: {readyz_body(bounce_worker)}"
 
 
 def wait_for_status(worker: Worker, path: str, wanted: int, timeout_s: float) -> int | None:
@@ -230,3 +234,11 @@ def wait_for_status(worker: Worker, path: str, wanted: int, timeout_s: float) ->
         time.sleep(0.5)
         status = worker.http_status(path)
     return status
+
+
+def readyz_body(worker: Worker) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/readyz", timeout=2) as r:
+            return str(r.read().decode())
+    except urllib.error.HTTPError as exc:
+        return str(exc.read().decode())

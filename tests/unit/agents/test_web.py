@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from cxpulse.agents.app import build_pipeline
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.settings import Settings
-from cxpulse.agents.web import count_keys
+from cxpulse.agents.web import count_keys, waiting_for
 
 
 def test_a_rocksdb_table_counts_the_keys_of_its_active_partitions_only(
@@ -60,3 +61,20 @@ def test_a_memory_table_counts_its_keys(tmp_path: Path) -> None:
         table.data[f"cust-{i}".encode()] = b"{}"
 
     assert asyncio.run(count_keys(table)) == 4
+
+
+def test_readiness_says_what_it_waits_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry())).app
+    monkeypatch.setattr(app.consumer, "assignment", set)  # not started: nothing assigned
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]  # faust's consumer thread
+    try:
+        assert waiting_for(app) == ["partition assignment", "table recovery"]
+
+        # In a broker outage every connection of the consumer's client is closed.
+        connection = SimpleNamespace(connected=lambda: False)
+        thread._consumer = SimpleNamespace(_client=SimpleNamespace(_conns={1: connection}))
+        assert "a broker connection" in waiting_for(app)
+        connection.connected = lambda: True
+        assert "a broker connection" not in waiting_for(app)
+    finally:
+        thread.thread_loop.close()
