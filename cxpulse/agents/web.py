@@ -23,8 +23,9 @@ TABLE_KEYS_REFRESH_SECONDS = 30.0
 COUNT_CHUNK = 10_000
 
 
-async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int:
-    """Keys of ``table`` in this worker's active partitions, without holding the loop.
+async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int | None:
+    """Keys of ``table`` in this worker's active partitions, without holding the loop;
+    None if a rebalance opened or closed a partition's store during the walk.
 
     faust's ``len()`` of a RocksDB table walks every key in one go, about a second per
     million keys: the whole worker stalled for that long.  This walk yields to the event
@@ -35,9 +36,12 @@ async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int:
     if isinstance(store, MemoryStore):  # a dict: O(1), and it must not change under a walk
         return len(store)
     count = 0
-    for count, _ in enumerate(store.keys(), start=1):
-        if count % chunk == 0:
-            await asyncio.sleep(0)
+    try:
+        for count, _ in enumerate(store.keys(), start=1):
+            if count % chunk == 0:
+                await asyncio.sleep(0)
+    except RuntimeError:  # faust's dict of partition stores changed size under the walk
+        return None
     return count
 
 
@@ -117,4 +121,8 @@ def register(pipeline: Pipeline) -> None:
         if now - counted_at[0] >= TABLE_KEYS_REFRESH_SECONDS:
             counted_at[0] = now
             for name, table in (("customers", pipeline.customers), ("entities", pipeline.entities)):
-                metrics.table_keys.labels(name).set(await count_keys(table))
+                keys = await count_keys(table)
+                if keys is not None:  # else the next refresh counts again
+                    metrics.table_keys.labels(name).set(keys)
+                else:
+                    counted_at[0] = -math.inf

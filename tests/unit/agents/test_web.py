@@ -36,7 +36,28 @@ def test_a_rocksdb_table_counts_the_keys_of_its_active_partitions_only(
     assert turns >= 12 // 3  # the loop ran between chunks: the count never held it
 
 
-async def count_while_looping(table: Any, chunk: int) -> tuple[int, int]:
+def test_a_store_opened_during_the_count_gives_no_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry()))
+    table = pipeline.customers
+    store = table.data
+    changelog = table.changelog_topic_name
+    actives = {TP(changelog, 0), TP(changelog, 1)}
+    monkeypatch.setattr(pipeline.app.assignor, "assigned_actives", lambda: actives)
+    for partition in (0, 1):
+        store._db_for_partition(partition)[f"cust-{partition}".encode()] = b"{}"
+
+    async def rebalance_during_the_count() -> int | None:
+        counting = asyncio.create_task(count_keys(table, chunk=1))
+        await asyncio.sleep(0)  # the walk has started and yielded after its first key
+        store._db_for_partition(2)  # a rebalance assigns another partition
+        return await counting
+
+    assert asyncio.run(rebalance_during_the_count()) is None
+
+
+async def count_while_looping(table: Any, chunk: int) -> tuple[int | None, int]:
     """The count, and how often another task ran while it was taken."""
     turns = 0
 
