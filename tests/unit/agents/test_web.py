@@ -15,16 +15,22 @@ from cxpulse.agents.settings import Settings
 from cxpulse.agents.web import count_keys, waiting_for
 
 
+def rocksdb_customers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The customers table on RocksDB, with partitions 0 and 1 assigned to this worker."""
+    pipeline = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry()))
+    table = pipeline.customers
+    changelog = table.changelog_topic_name
+    actives = {TP(changelog, 0), TP(changelog, 1)}
+    monkeypatch.setattr(pipeline.app.assignor, "assigned_actives", lambda: actives)
+    return table
+
+
 def test_a_rocksdb_table_counts_the_keys_of_its_active_partitions_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry()))
-    table = pipeline.customers
+    table = rocksdb_customers(tmp_path, monkeypatch)
     store = table.data
     changelog = table.changelog_topic_name
-    monkeypatch.setattr(
-        pipeline.app.assignor, "assigned_actives", lambda: {TP(changelog, 0), TP(changelog, 1)}
-    )
     for partition, keys in ((0, 7), (1, 5), (2, 4)):  # partition 2 is not assigned here
         db = store._db_for_partition(partition)
         for i in range(keys):
@@ -39,12 +45,8 @@ def test_a_rocksdb_table_counts_the_keys_of_its_active_partitions_only(
 def test_a_store_opened_during_the_count_gives_no_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry()))
-    table = pipeline.customers
+    table = rocksdb_customers(tmp_path, monkeypatch)
     store = table.data
-    changelog = table.changelog_topic_name
-    actives = {TP(changelog, 0), TP(changelog, 1)}
-    monkeypatch.setattr(pipeline.app.assignor, "assigned_actives", lambda: actives)
     for partition in (0, 1):
         store._db_for_partition(partition)[f"cust-{partition}".encode()] = b"{}"
 
