@@ -88,13 +88,17 @@ class Worker:
         raise RuntimeError(f"worker not ready in {ready_timeout_s}s:\n{self.log_tail()}")
 
     def http_status(self, path: str) -> int | None:
+        return self.http_get(path)[0]
+
+    def http_get(self, path: str) -> tuple[int | None, str]:
+        """Status and body of ``path`` (None and "" if the worker does not answer)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=2) as r:
-                return int(r.status)
+                return int(r.status), str(r.read().decode())
         except urllib.error.HTTPError as exc:
-            return int(exc.code)
+            return int(exc.code), str(exc.read().decode())
         except OSError:
-            return None
+            return None, ""
 
     def metrics_text(self) -> str:
         url = f"http://127.0.0.1:{self.web_port}/metrics"

@@ -14,8 +14,6 @@ import re
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +221,7 @@ def test_broker_bounce_mid_stream_loses_no_alert_and_worker_survives(
     assert health_in_outage == 200, "alive through the outage"
     assert ready_in_outage == 503, "not ready while no broker answers"
     ready_again = wait_for_status(bounce_worker, "/readyz", 200, READY_AGAIN_TIMEOUT_S)
-    assert ready_again == 200, f"/readyz still {ready_again}: {readyz_body(bounce_worker)}"
+    assert ready_again == 200, f"/readyz still {bounce_worker.http_get('/readyz')}"
 
 
 def wait_for_status(worker: Worker, path: str, wanted: int, timeout_s: float) -> int | None:
@@ -234,11 +232,3 @@ def wait_for_status(worker: Worker, path: str, wanted: int, timeout_s: float) ->
         time.sleep(0.5)
         status = worker.http_status(path)
     return status
-
-
-def readyz_body(worker: Worker) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/readyz", timeout=2) as r:
-            return str(r.read().decode())
-    except urllib.error.HTTPError as exc:
-        return str(exc.read().decode())
