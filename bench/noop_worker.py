@@ -18,7 +18,7 @@ import faust
 from cxpulse.agents.app import app_kwargs
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.transactions import TransactionalApp
-from cxpulse.agents.web import is_ready
+from cxpulse.agents.web import readiness
 from cxpulse.agents.worker import use_event_loop
 
 
@@ -43,8 +43,8 @@ def build_noop_app(settings: Settings) -> faust.App:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = is_ready(app)
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        body, status = readiness(app)
+        return web.json(body, status=status)
 
     return app
 

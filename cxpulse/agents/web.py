@@ -62,6 +62,12 @@ def is_ready(app: Any) -> bool:
     return not waiting_for(app)
 
 
+def readiness(app: Any) -> tuple[dict[str, Any], int]:
+    """``/readyz``'s body and status."""
+    waiting = waiting_for(app)
+    return {"ready": not waiting, "waiting_for": waiting}, 503 if waiting else 200
+
+
 def broker_connected(app: Any) -> bool:
     """Whether the consumer holds an open connection to a broker.
 
@@ -93,10 +99,8 @@ def register(pipeline: Pipeline) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        waiting = waiting_for(app)
-        return web.json(
-            {"ready": not waiting, "waiting_for": waiting}, status=503 if waiting else 200
-        )
+        body, status = readiness(app)
+        return web.json(body, status=status)
 
     counted_at = [-math.inf]
 
