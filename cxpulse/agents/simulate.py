@@ -36,10 +36,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 SOURCE = "cxpulse-sim"
 DEFAULT_START = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+CustomerSpread = Literal["skewed", "even"]
+CUSTOMER_SPREADS: tuple[str, ...] = get_args(CustomerSpread)
 
 Json = dict[str, Any]
 
@@ -155,6 +157,10 @@ class SimulationConfig:
     #: Event time of the first contact.
     start: datetime = DEFAULT_START
     customers: int = 2_000
+    #: ``skewed``: a few customers contact the center far more often than most.  ``even``:
+    #: customers take turns in a shuffled order, each making a contact before any makes
+    #: another (repeats after friction aside); the memory benchmark fills state with it.
+    customer_spread: CustomerSpread = "skewed"
     agents: int = 40
     queues: int = 4
     erratic_agents: int = 3
@@ -194,6 +200,8 @@ class SimulationConfig:
         for name in ("customers", "queues"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.customer_spread not in CUSTOMER_SPREADS:
+            raise ValueError(f"customer_spread must be one of {', '.join(CUSTOMER_SPREADS)}")
         if self.agents < self.queues:
             raise ValueError(f"need at least one agent per queue ({self.queues} queues)")
         if not 0 <= self.erratic_agents <= self.agents:
@@ -372,6 +380,7 @@ class Simulation:
 
         self._queue_ids, self._service_ids = _queues(config.queues)
         self._customers = [f"cust-{i:05d}" for i in range(config.customers)]
+        self._turns: list[str] = []
         erratic = set(roster_rng.sample(range(config.agents), config.erratic_agents))
         self._agents = [
             _Agent(f"agent-{i:03d}", i % config.queues, i in erratic, roster_rng.uniform(330, 390))
@@ -529,7 +538,11 @@ class Simulation:
         return bundle
 
     def _customer(self) -> str:
-        # Skewed: a few customers contact the center far more often than most.
+        if self.config.customer_spread == "even":
+            if not self._turns:
+                self._turns = self._customers.copy()
+                self._rng.shuffle(self._turns)
+            return self._turns.pop()
         return self._customers[int(len(self._customers) * self._rng.random() ** 1.6)]
 
     def _standalone(self, bundle: list[tuple[int, Json]], now: int, customer: str) -> None:

@@ -28,7 +28,14 @@ from cxpulse.agents.kafka_security import (
     check_broker_access,
 )
 from cxpulse.agents.settings import Settings
-from cxpulse.agents.simulate import DEFAULT_START, GroundTruth, Json, Simulation, SimulationConfig
+from cxpulse.agents.simulate import (
+    CUSTOMER_SPREADS,
+    DEFAULT_START,
+    GroundTruth,
+    Json,
+    Simulation,
+    SimulationConfig,
+)
 from cxpulse.agents.topics import BrokerUnavailable
 
 DEFAULT_RATE = 200.0
@@ -243,6 +250,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="new contacts per minute of event time, about five events each "
         f"[default {_DEFAULTS.contacts_per_minute:g}]",
     )
+    parser.add_argument(
+        "--customer-spread",
+        choices=CUSTOMER_SPREADS,
+        default=_DEFAULTS.customer_spread,
+        help="skewed: a few customers contact the center far more often than most; even: "
+        "customers take turns, each making a contact before any makes another "
+        f"[default {_DEFAULTS.customer_spread}]",
+    )
     for name in ("customers", "agents", "queues"):
         default = getattr(_DEFAULTS, name)
         parser.add_argument(
@@ -259,6 +274,7 @@ def _config_from_args(args: argparse.Namespace) -> SimulationConfig:
         count=args.count or None,
         start=start,
         customers=args.customers,
+        customer_spread=args.customer_spread,
         agents=args.agents,
         queues=args.queues,
         contacts_per_minute=args.contacts_per_minute,

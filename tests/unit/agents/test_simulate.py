@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.simulate import (
     SOURCE,
+    CustomerSpread,
     GroundTruth,
     Json,
     Simulation,
@@ -402,6 +403,7 @@ def test_a_simulation_runs_once() -> None:
         ({"start": datetime(2025, 1, 1)}, "timezone-aware"),
         ({"count": -1}, "count"),
         ({"customers": 0}, "customers"),
+        ({"customer_spread": "uniform"}, "customer_spread"),
         ({"agents": 3, "queues": 4}, "one agent per queue"),
         ({"erratic_agents": 41}, "erratic_agents"),
         ({"duplicate_fraction": 0.5}, "duplicate_fraction"),
@@ -412,6 +414,41 @@ def test_a_simulation_runs_once() -> None:
 def test_bad_config_is_rejected(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SimulationConfig(**change)
+
+
+@pytest.mark.parametrize(
+    ("spread", "most_over_fewest"),
+    [("skewed", (4.0, float("inf"))), ("even", (1.0, 2.0))],
+)
+def test_customer_spread_sets_how_contacts_divide_among_customers(
+    spread: CustomerSpread, most_over_fewest: tuple[float, float]
+) -> None:
+    config = SimulationConfig(count=3_000, customers=60, customer_spread=spread)
+    events, _ = simulate(config)
+    interactions = Counter(
+        e["customer_id"]
+        for e in {e["interaction_id"]: e for e in events if "interaction_id" in e}.values()
+    )
+    low, high = most_over_fewest
+    assert len(interactions) == config.customers
+    assert low <= max(interactions.values()) / min(interactions.values()) <= high
+
+
+def test_even_spread_reaches_every_customer_before_any_twice() -> None:
+    customers = 500
+    events, _ = simulate(
+        SimulationConfig(
+            count=2_000,
+            customers=customers,
+            customer_spread="even",
+            friction_repeat_probability=0.0,
+            duplicate_fraction=0.0,
+        )
+    )
+    first_contact = {e["interaction_id"]: e["customer_id"] for e in events if "interaction_id" in e}
+    contacted = Counter(first_contact.values())
+    assert len(first_contact) < customers
+    assert max(contacted.values()) == 1
 
 
 # --- producing to a file -----------------------------------------------------------------
