@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from cxpulse.agents.scoring import compact_json
 from cxpulse.agents.scoring.assembly import DoneInteraction, OpenInteraction
 from cxpulse.agents.scoring.dazzle import NEUTRAL
 from cxpulse.agents.scoring.friction import RuleHit
@@ -48,7 +49,7 @@ class CustomerState:
     rule_hits: list[RuleHit] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self)
+        return compact_json.dumps(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CustomerState:

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from cxpulse.agents.scoring import friction
+from cxpulse.agents.scoring import compact_json, friction
 from cxpulse.agents.scoring.alerts import (
     CHURN_INTENT_SPIKE,
     COMPETITOR_SPIKE,
@@ -119,7 +119,7 @@ class EntityState:
     seen: Evidence = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self)
+        return compact_json.dumps(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> EntityState:
