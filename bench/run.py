@@ -23,7 +23,7 @@ from typing import Any
 from bench import steps
 from bench.processes import REPO
 from bench.steps import Context, median
-from bench.workload import workload
+from bench.workload import every_customer_once, workload
 
 STEPS = ("raw", "faust", "cxpulse", "latency", "memory", "scaling")
 TARGETS = {
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-events",
         type=int,
         default=None,
-        help="events in the memory step [default: 4 per --memory-customers]",
+        help="events in the memory step, customers spread evenly [default: until every "
+        "customer has made a contact, about 4.5 per --memory-customers]",
     )
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed")
@@ -148,7 +149,11 @@ def _memory(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> dict[s
     if "memory" not in wanted:
         return {}
     customers = args.memory_customers
-    work = workload(args.memory_events or 4 * customers, customers, args.seed + 2)
+    seed = args.seed + 2
+    if args.memory_events is None:
+        work = every_customer_once(customers, seed)
+    else:
+        work = workload(args.memory_events, customers, seed, spread="even")
     topic = f"{ctx.run_id}-mem-input"
     steps.preload(ctx, topic, work)
     found = _timed(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-import orjson
-
 from bench.kafka_ops import Record
-from cxpulse.agents.simulate import SimulationConfig, generate
+from cxpulse.agents.scoring import compact_json
+from cxpulse.agents.simulate import CustomerSpread, Json, SimulationConfig, generate
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,34 @@ class Workload:
         return len(self.records)
 
 
-def workload(count: int, customers: int, seed: int) -> Workload:
+def workload(count: int, customers: int, seed: int, spread: CustomerSpread = "skewed") -> Workload:
     """``count`` simulator events keyed by ``customer_id``, as compact JSON."""
+    config = SimulationConfig(seed=seed, count=count, customers=customers, customer_spread=spread)
+    return _as_records(generate(config), customers)
+
+
+def every_customer_once(customers: int, seed: int) -> Workload:
+    """Evenly spread simulator events up to the first event of the last customer to appear.
+
+    So every one of ``customers`` holds state, at about four and a half events each.
+    """
+    config = SimulationConfig(seed=seed, count=None, customers=customers, customer_spread="even")
+    return _as_records(_until_all_seen(generate(config), customers), customers)
+
+
+def _until_all_seen(events: Iterable[Json], customers: int) -> Iterable[Json]:
+    seen: set[str] = set()
+    for event in events:
+        yield event
+        seen.add(event["customer_id"])
+        if len(seen) == customers:
+            return
+
+
+def _as_records(events: Iterable[Json], customers: int) -> Workload:
     records: list[Record] = []
     event_ids: list[str] = []
-    for event in generate(SimulationConfig(seed=seed, count=count, customers=customers)):
-        records.append((event["customer_id"].encode(), orjson.dumps(event)))
+    for event in events:
+        records.append((event["customer_id"].encode(), compact_json.dumps(event)))
         event_ids.append(event["event_id"])
     return Workload(records, event_ids, customers)
