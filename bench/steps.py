@@ -36,6 +36,7 @@ from bench.workload import Workload
 from cxpulse.agents.web import GAUGE_REFRESH_SECONDS, TABLE_KEYS_REFRESH_SECONDS
 
 POLL_S = 0.5
+PROGRESS_EVERY_S = 60.0
 READY_TIMEOUT_S = 90.0
 #: cxpulse counts table keys on its gauge timer, at most every TABLE_KEYS_REFRESH_SECONDS;
 #: the wait covers one count.
@@ -54,11 +55,22 @@ class Context:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _wait(what: str, check: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
+def _wait(
+    what: str,
+    check: Callable[[], bool],
+    timeout_s: float,
+    progress: Callable[[], None] | None = None,
+) -> None:
+    """Poll ``check`` until it holds; call ``progress`` every ``PROGRESS_EVERY_S`` meanwhile."""
+    started = time.monotonic()
+    reported = started
     while not check():
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > started + timeout_s:
             raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")
+        if progress is not None and now - reported >= PROGRESS_EVERY_S:
+            progress()
+            reported = now
         time.sleep(POLL_S)
 
 
@@ -181,6 +193,8 @@ class _Progress:
         self._group = app_id
         self._topics = [input_topic, f"{app_id}-events", f"{app_id}-summaries"]
         self.left = "nothing committed yet"
+        self.input_committed = 0
+        self.input_end = 0
 
     def complete(self) -> bool:
         """Checks the input first: the internal topics, dearer to read (transaction
@@ -188,6 +202,8 @@ class _Progress:
         worker it measures."""
         done = asyncio.run(kafka_ops.committed(self._bootstrap, self._group))
         ends = asyncio.run(kafka_ops.end_offsets(self._bootstrap, self._topics[:1]))
+        self.input_end = sum(ends.values())
+        self.input_committed = sum(min(done.get(tp, 0), end) for tp, end in ends.items())
         if all(done.get(tp, 0) >= end for tp, end in ends.items()):
             ends |= asyncio.run(kafka_ops.end_offsets(self._bootstrap, self._topics[1:]))
         behind = {tp: end - done.get(tp, 0) for tp, end in ends.items() if end > done.get(tp, 0)}
@@ -201,8 +217,16 @@ class _Progress:
 
 def _wait_committed(ctx: Context, what: str, app_id: str, input_topic: str) -> None:
     progress = _Progress(ctx, app_id, input_topic)
+    started = time.monotonic()
+
+    def report() -> None:
+        ctx.say(
+            f"{what}: {progress.input_committed:,} of {progress.input_end:,} input events "
+            f"committed after {time.monotonic() - started:.0f} s"
+        )
+
     try:
-        _wait(what, progress.complete, ctx.step_timeout_s)
+        _wait(what, progress.complete, ctx.step_timeout_s, report)
     except TimeoutError as exc:
         raise TimeoutError(f"{exc}; committed offsets behind: {progress.left}") from None
 
