@@ -59,9 +59,10 @@ def _wait(
     what: str,
     check: Callable[[], bool],
     timeout_s: float,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> None:
-    """Poll ``check`` until it holds; call ``progress`` every ``PROGRESS_EVERY_S`` meanwhile."""
+    """Poll ``check`` until it holds; every ``PROGRESS_EVERY_S`` meanwhile, call
+    ``progress`` with the seconds waited so far."""
     started = time.monotonic()
     reported = started
     while not check():
@@ -69,7 +70,7 @@ def _wait(
         if now > started + timeout_s:
             raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s")
         if progress is not None and now - reported >= PROGRESS_EVERY_S:
-            progress()
+            progress(now - started)
             reported = now
         time.sleep(POLL_S)
 
@@ -217,12 +218,11 @@ class _Progress:
 
 def _wait_committed(ctx: Context, what: str, app_id: str, input_topic: str) -> None:
     progress = _Progress(ctx, app_id, input_topic)
-    started = time.monotonic()
 
-    def report() -> None:
+    def report(waited_s: float) -> None:
         ctx.say(
             f"{what}: {progress.input_committed:,} of {progress.input_end:,} input events "
-            f"committed after {time.monotonic() - started:.0f} s"
+            f"committed after {waited_s:.0f} s"
         )
 
     try:

@@ -15,9 +15,10 @@ def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_wait_reports_progress_until_the_check_holds() -> None:
     answers = iter([False, False, False, True])
-    reports: list[int] = []
-    steps._wait("it", lambda: next(answers), 60.0, lambda: reports.append(1))
+    reports: list[float] = []
+    steps._wait("it", lambda: next(answers), 60.0, reports.append)
     assert len(reports) == 3
+    assert reports == sorted(reports)  # seconds waited so far, growing
 
 
 def test_wait_gives_up_at_the_timeout_and_says_what() -> None:
