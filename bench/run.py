@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="events in the memory step, customers spread evenly [default: until every "
-        "customer has made a contact, about 4.5 per --memory-customers]",
+        "customer has made a contact, about 4.4 per --memory-customers]",
     )
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed")

@@ -29,7 +29,7 @@ def workload(count: int, customers: int, seed: int, spread: CustomerSpread = "sk
 def every_customer_once(customers: int, seed: int) -> Workload:
     """Evenly spread simulator events up to the first event of the last customer to appear.
 
-    So every one of ``customers`` holds state, at about four and a half events each.
+    So every one of ``customers`` holds state, at about 4.4 events each.
     """
     config = SimulationConfig(seed=seed, count=None, customers=customers, customer_spread="even")
     return _as_records(_until_all_seen(generate(config), customers), customers)
