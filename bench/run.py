@@ -274,6 +274,7 @@ def table(result: dict[str, Any]) -> str:
             f"{w['from_s']:.0f}s {w['p50_ms']:.0f}" for w in lat["score_by_produce_time"]
         )
         rows.append(("  p50 ms by produce time", over_time))
+        rows.append(("  worker CPU per event, live", f"{lat['cpu_us_per_event']:,.0f} µs"))
     if "memory" in measured:
         mem = measured["memory"]
         keys = mem["table_keys"]

@@ -401,8 +401,10 @@ def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
     try:
         proc.start()  # the worker creates its (empty) input topic
         proc.wait_ready(READY_TIMEOUT_S)
+        ready_cpu = proc.cpu_seconds()
         produced, achieved = asyncio.run(_paced_produce(ctx.bootstrap, topic, work, rate))
         _wait_committed(ctx, "cxpulse catching up with the paced input", app_id, topic)
+        busy_cpu = proc.cpu_seconds() - ready_cpu
         scores = asyncio.run(kafka_ops.read_all(ctx.bootstrap, [f"{app_id}-scores"]))
         alerts = asyncio.run(kafka_ops.read_all(ctx.bootstrap, [f"{app_id}-alerts"]))
     finally:
@@ -416,6 +418,8 @@ def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
         "offered_per_s": rate,
         "achieved_per_s": achieved,
         "events": len(work),
+        # A live stream comes in small batches, so it costs more per event than a backlog.
+        "cpu_us_per_event": busy_cpu / len(work) * 1e6,
         **percentiles(everything),
         "by_output": {kind: percentiles(v) for kind, v in found.items() if v},
         "score_by_produce_time": latency_over_time(produced, scores),

@@ -47,6 +47,7 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     latency = measured["latency"]
     assert latency["count"] > 0
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    assert latency["cpu_us_per_event"] > 0
     assert sum(w["count"] for w in latency["score_by_produce_time"]) > 0
     memory = measured["memory"]
     assert max(memory["peak_rss_mb"]) > 0
@@ -54,3 +55,4 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     assert set(result["ratios"]) == {"cxpulse_vs_faust", "cxpulse_vs_raw", "two_vs_one"}
     assert all(value > 0 for value in result["ratios"].values())
     assert "events/s" in done.stdout
+    assert "worker CPU per event, live" in done.stdout
