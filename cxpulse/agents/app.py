@@ -2,8 +2,9 @@
 
 Data path: producers -> ``input_topic`` -> ingest (validate; dead letters branch off) ->
 ``events_topic`` keyed by customer_id -> scorer (customer state table) -> ``alerts`` /
-``scores``, and finished interactions -> ``summaries_topic`` keyed by agent / queue ->
-entity scorer (entity state table) -> ``alerts`` / ``scores``.
+``scores``, and finished interactions -> ``summaries_topic``, on the partitions of their
+agent, queue and other entities -> entity scorer (entity state table) -> ``alerts`` /
+``scores``.
 """
 
 from __future__ import annotations

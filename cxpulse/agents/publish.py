@@ -14,9 +14,8 @@ from typing import Any
 
 from cxpulse.agents.bundles import Outbox
 from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.routes import route_key
+from cxpulse.agents.routes import summary_partitions
 from cxpulse.agents.scoring.emitted import Emitted
-from cxpulse.agents.scoring.entity import summary_routes
 from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, redacted
 from cxpulse.agents.scoring.summary import MENTION
 
@@ -48,10 +47,11 @@ async def publish(
 ) -> list[Awaitable[Any]]:
     """Send the outputs of scoring input message ``origin``; returns their delivery futures.
 
-    Summaries go to the batch's outbox ``summaries``, one bundle per entity, sent at the
-    end of the batch.  The caller awaits all deliveries before it saves the state that
-    records this step: a crash can then never lose an output, and under exactly-once
-    (outputs and state in the transaction of ``origin``) never repeat one either.
+    Summaries go to the batch's outbox ``summaries``, one bundle per partition of the
+    summaries topic (``routes.py``), sent at the end of the batch.  The caller awaits all
+    deliveries before it saves the state that records this step: a crash can then never
+    lose an output, and under exactly-once (outputs and state in the transaction of
+    ``origin``) never repeat one either.
     ``received_at`` is the Kafka timestamp of the input record behind ``origin``.
     """
     metrics = pipeline.metrics
@@ -99,13 +99,14 @@ async def publish(
             )
             if latency is not None:
                 metrics.end_to_end_latency.labels("score").observe(latency)
+    partitions = pipeline.settings.partitions
     for summary in emitted.summaries:
         encoded = summary.to_bytes()
-        for entity_type, entity_id in summary_routes(summary):
+        for partition in summary_partitions(summary, partitions):
             summaries.add(
                 encoded,
                 origin=origin,
-                key=route_key(entity_type, entity_id),
+                partition=partition,
                 timestamp=received_at,
                 headers=lane_header(lane),
             )

@@ -22,7 +22,7 @@ from cxpulse.agents.decode import Rejection
 from cxpulse.agents.ingest import send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.publish import lane_of, publish
-from cxpulse.agents.routes import parse_route_key
+from cxpulse.agents.routes import route_key, routes_in
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.entity import EntityState, score_entity_summary
 from cxpulse.agents.scoring.summary import InteractionSummary
@@ -134,25 +134,28 @@ def register(pipeline: Pipeline) -> None:
             async with gate.batch():
                 for record in batch:
                     message = record.message
-                    key = message.key
-                    entity_type, entity_id = parse_route_key(key)
                     lane = lane_of(message.headers)
                     for summary in InteractionSummary.many_from_bytes(message.value):
-                        state, emitted = score_entity_summary(
-                            states.get(key, record),
-                            entity_type,
-                            entity_id,
-                            summary,
-                            config,
-                            lane=lane,
+                        routes = routes_in(
+                            summary, message.key, message.partition, settings.partitions
                         )
-                        deliveries += await publish(
-                            pipeline,
-                            emitted,
-                            message,
-                            received_at=message.timestamp,
-                            summaries=unused,
-                        )
-                        states.put(key, state, record)
+                        for entity_type, entity_id in routes:
+                            key = route_key(entity_type, entity_id)
+                            state, emitted = score_entity_summary(
+                                states.get(key, record),
+                                entity_type,
+                                entity_id,
+                                summary,
+                                config,
+                                lane=lane,
+                            )
+                            deliveries += await publish(
+                                pipeline,
+                                emitted,
+                                message,
+                                received_at=message.timestamp,
+                                summaries=unused,
+                            )
+                            states.put(key, state, record)
                 await states.commit(deliveries)
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

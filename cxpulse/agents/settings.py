@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     )
     summaries_topic: str = Field(
         "cxpulse-summaries",
-        description="internal: finished interactions, one bundle per batch and agent or queue",
+        description="internal: finished interactions, one bundle per batch and partition",
     )
     alerts_topic: str = Field("alerts", description="alerts for ops teams")
     scores_topic: str = Field("scores", description="score snapshots per entity")

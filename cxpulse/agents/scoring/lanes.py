@@ -8,7 +8,7 @@ made positive and taken modulo the partition count.
 
 from __future__ import annotations
 
-__all__ = ["lane_for", "murmur2"]
+__all__ = ["lane_for", "murmur2", "partition_for"]
 
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
@@ -41,8 +41,13 @@ def murmur2(data: bytes) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key``."""
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def lane_for(customer_id: str, lanes: int) -> int:
     """The partition Kafka's default partitioner gives the key ``customer_id`` (UTF-8)."""
-    if lanes < 1:
-        raise ValueError(f"lanes must be >= 1, got {lanes}")
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % lanes
+    return partition_for(customer_id.encode(), lanes)

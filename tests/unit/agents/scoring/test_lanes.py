@@ -49,5 +49,5 @@ def test_lane_for_matches_the_default_partitioner(lanes: int) -> None:
 
 
 def test_lane_for_rejects_no_lanes() -> None:
-    with pytest.raises(ValueError, match="lanes must be >= 1"):
+    with pytest.raises(ValueError, match="partitions must be >= 1"):
         lane_for("c1", 0)
