@@ -83,6 +83,7 @@ def register(pipeline: Pipeline) -> None:
     metrics = pipeline.metrics
     config = settings.scoring_config()
     within = settings.batch_within_ms / 1000
+    entity_within = settings.entity_batch_within_ms / 1000
     gate = pipeline.app.commit_gate
 
     @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
@@ -126,7 +127,7 @@ def register(pipeline: Pipeline) -> None:
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
     async def score_entities(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=within):
+        async for batch in stream.take_events(settings.batch_size, within=entity_within):
             started = time.perf_counter()
             states = BatchState(pipeline.entities, EntityState.from_bytes)
             unused = Outbox()  # entity scoring emits no summaries

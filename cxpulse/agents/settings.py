@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     batch_within_ms: float = Field(
         50.0, gt=0, description="max wait to fill a batch before processing what has arrived"
     )
+    entity_batch_within_ms: float = Field(
+        500.0,
+        gt=0,
+        description="the same for the agent and queue scorer: their windows close by event "
+        "time, and each batch writes each entity's state once",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
         "exactly_once",
