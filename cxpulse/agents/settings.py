@@ -86,10 +86,10 @@ class Settings(BaseSettings):
         50.0, gt=0, description="max wait to fill a batch before processing what has arrived"
     )
     entity_batch_within_ms: float = Field(
-        500.0,
+        50.0,
         gt=0,
-        description="the same for the agent and queue scorer: their windows close by event "
-        "time, and each batch writes each entity's state once",
+        description="the same for the agent and queue scorer, whose windows close by event "
+        "time; 500 cut CPU per live event by 8 percent and raised peak memory by 40 MB",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
