@@ -4,9 +4,9 @@ faust spends more moving a record (produce, fetch, hand-off to the agent, offset
 bookkeeping) than cxpulse spends scoring it, and every input event used to cross the
 internal topics about twice: once on the events topic and, as summaries, once per entity
 it concerns.  A batch therefore sends each internal destination one *bundle*: a JSON array
-of its items in the order they were made.  The events topic gets one bundle per
-partition (the customers of a partition share its scorer), the summaries topic one per
-entity.
+of its items in the order they were made.  Both internal topics get one bundle per
+partition: the customers of a partition share its scorer, and so do the agents, queues
+and other entities of a summaries partition (``routes.py``).
 
 Bundles never mix input partitions: under exactly-once a record belongs to the
 transaction of the input it came from, so each bundle keeps the origin of its items.
