@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from cxpulse.agents import ingest, scorer, vendor_ingest, web
-from cxpulse.agents.kafka_security import faust_broker_kwargs
+from cxpulse.agents.kafka_security import aiokafka_security_kwargs, faust_broker_kwargs
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.redact import Redactor
@@ -74,9 +74,14 @@ def _bytes_table(app: faust.App, name: str, settings: Settings) -> Any:
 
 def app_kwargs(settings: Settings) -> dict[str, Any]:
     """The ``TransactionalApp`` keyword arguments of the pipeline (also the benchmark's
-    do-nothing agent's): faust settings and the consumer's fetch wait."""
+    do-nothing agent's): faust settings, the consumer's fetch wait and how the recovery's
+    probe reaches the broker."""
     return dict(
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        probe_kwargs={
+            "bootstrap_servers": settings.kafka_bootstrap,
+            **aiokafka_security_kwargs(settings),
+        },
         broker=broker_url(settings.kafka_bootstrap),
         store=settings.store,
         datadir=settings.data_dir,

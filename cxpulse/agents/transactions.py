@@ -15,6 +15,8 @@ make faust's recovery sound (each found by the fault tests in tests/integration)
 - changelog recovery reads up to the last committed offset: faust asked for an offset that
   is unknown before the first fetch, so every changelog looked empty and a restarted
   worker recovered no state (:class:`CommittedHighwaterConsumerThread`);
+- and it ends at the last committed record, not ten seconds after it, waiting for a
+  transaction marker to arrive as a record (``recovery.py``);
 - stream partitions are read only once recovery has seeked them to their committed
   offsets, and nothing is committed before (:attr:`TransactionalApp.seek_pending`; this
   one matters under at-least-once too), also when a second rebalance interrupts a
@@ -42,6 +44,8 @@ from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from cxpulse.agents.recovery import PromptTableManager
 
 CLEAN_STOP_MARKER = "cxpulse-clean-stop"
 
@@ -186,10 +190,18 @@ class TransactionalTransport(faust_aiokafka.Transport):
 class TransactionalApp(faust.App):
     """A faust app whose exactly-once commits keep cxpulse's batches whole."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 1500, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: int = 1500,
+        probe_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, TableManager=PromptTableManager, **kwargs)
         #: How long the broker may hold a fetch with nothing new (faust fixes 1500).
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        #: ``AIOKafkaConsumer`` arguments (servers, security) of the recovery's probe.
+        self.probe_kwargs = probe_kwargs or {}
         self.commit_gate = CommitGate()
         #: The final commit at shutdown went through (set by :class:`GatedConsumer`).
         self.ended_transactions = False

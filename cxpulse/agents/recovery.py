@@ -1,0 +1,99 @@
+"""Table recovery that ends at the changelog's last record, not ten seconds after it.
+
+Under exactly-once every transaction ends with a marker in each partition it wrote, so
+the last offset of a changelog is a marker, which consumers never see.  faust takes the
+offset before the end for the last record to restore, waits for it, and only after two
+5-second timeouts of an idle changelog decides that a transaction marker was in the way.
+Each recovery (a start with state, every rebalance) so stalled its worker for ten
+seconds.  Before restoring, :class:`PromptRecovery` reads the tail of each changelog
+partition with a read_committed probe and sets the offset to wait for to its last record;
+where the tail holds none (a long aborted transaction), faust's own wait stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, cast
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+
+#: How many offsets before the end of a partition the probe reads.
+TAIL = 256
+PROBE_TIMEOUT_S = 5.0
+
+
+async def last_visible_offsets(
+    consumer_kwargs: Mapping[str, Any],
+    ends: Mapping[TopicPartition, int],
+    *,
+    tail: int = TAIL,
+    timeout_s: float = PROBE_TIMEOUT_S,
+) -> dict[TopicPartition, int]:
+    """The offset of the last record a read_committed consumer sees before ``ends[tp]``.
+
+    Only partitions read to their end within ``timeout_s`` whose last ``tail`` offsets
+    hold such a record are in the result: a partial read would name too early a record.
+    """
+    probe = AIOKafkaConsumer(
+        **consumer_kwargs,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await probe.start()
+    try:
+        partitions = [TopicPartition(tp.topic, tp.partition) for tp in ends]
+        probe.assign(partitions)
+        starts = await probe.beginning_offsets(partitions)
+        pending = {tp for tp in partitions if starts[tp] < ends[tp]}
+        for tp in pending:
+            probe.seek(tp, max(starts[tp], ends[tp] - tail))
+        found: dict[TopicPartition, int] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while pending and loop.time() < deadline:
+            batches = await probe.getmany(*pending, timeout_ms=100)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        found[tp] = record.offset
+            for tp in list(pending):
+                if await probe.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+        return {tp: offset for tp, offset in found.items() if tp not in pending}
+    finally:
+        await probe.stop()
+
+
+class PromptRecovery(Recovery):
+    async def _build_offsets(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        await super()._build_offsets(consumer, tps, destination, title)
+        if title != "active" or not self.app.in_transaction:
+            return
+        highwaters = self.active_highwaters
+        # faust's highwater is the offset before the end: the end is highwater + 1.
+        ends = {
+            TopicPartition(tp.topic, tp.partition): highwaters[tp] + 1
+            for tp in tps
+            if highwaters.get(tp) is not None and destination[tp] < highwaters[tp]
+        }
+        if not ends:
+            return
+        by_name = {(tp.topic, tp.partition): tp for tp in tps}
+        probe_kwargs = cast(Any, self.app).probe_kwargs
+        for found, last in (await last_visible_offsets(probe_kwargs, ends)).items():
+            tp = by_name[found.topic, found.partition]
+            # A store ahead of the changelog (aborted writes of a revoked partition) is
+            # trusted, as faust does once its wait runs out.
+            highwaters[tp] = max(last, destination[tp])
+
+
+class PromptTableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = PromptRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
