@@ -67,6 +67,11 @@ async def send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[Rec
 async def preload(bootstrap: str, topic: str, records: Sequence[Record], partitions: int) -> float:
     """Create ``topic`` and fill it; returns the seconds the produce took."""
     await create_topic(bootstrap, topic, partitions)
+    return await fill(bootstrap, topic, records)
+
+
+async def fill(bootstrap: str, topic: str, records: Sequence[Record]) -> float:
+    """Produce ``records`` to ``topic``; returns the seconds it took."""
     started = time.perf_counter()
     async with producer_client(bootstrap) as producer:
         await send_all(producer, topic, records)

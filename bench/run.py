@@ -131,7 +131,9 @@ def _throughput(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> di
         two = _timed(
             ctx,
             "two workers",
-            lambda: steps.cxpulse_run(ctx, f"{ctx.run_id}-s2", topic, count, workers=2),
+            lambda: steps.cxpulse_run(
+                ctx, f"{ctx.run_id}-s2", f"{ctx.run_id}-s2-input", count, workers=2, feed=work
+            ),
         )
         measured["scaling"] = {"events_per_s": two.events_per_s, "two_workers": two.to_json()}
     return measured

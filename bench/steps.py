@@ -256,18 +256,30 @@ def cxpulse_run(
     *,
     workers: int = 1,
     read_state: bool = False,
+    feed: Workload | None = None,
 ) -> CxpulseRun:
     """Run ``workers`` cxpulse workers of one group over ``count`` preloaded events.
 
-    ``read_state`` waits for the table-size gauge to refresh before reading it.
+    With ``feed``, ``input_topic`` is created empty and gets ``feed`` once every worker
+    is ready: workers that start together join the group a few seconds apart (the first
+    learns of the second at its next heartbeat), and the first alone would work through
+    the backlog meanwhile.  ``read_state`` waits for the table-size gauge to refresh
+    before reading it.
     """
     procs = [_worker(ctx, "cxpulse.agents.cli", app_id, input_topic) for _ in range(workers)]
     try:
+        if feed is not None:
+            asyncio.run(kafka_ops.create_topic(ctx.bootstrap, input_topic, ctx.partitions))
         for proc in procs:
             proc.start()
         ready_at = min(proc.wait_ready(READY_TIMEOUT_S) for proc in procs)
+        if feed is not None:
+            ready_at = max(proc.wait_ready(READY_TIMEOUT_S) for proc in procs)
         ready_rss = [_vm_rss_mb(proc.pid) for proc in procs]
         ready_cpu = sum(proc.cpu_seconds() for proc in procs)
+        if feed is not None:
+            seconds = asyncio.run(kafka_ops.fill(ctx.bootstrap, input_topic, feed.records))
+            ctx.say(f"fed {len(feed)} events to {workers} ready workers in {seconds:.1f} s")
         _wait_committed(
             ctx, f"cxpulse ({app_id}) processing all {count} events", app_id, input_topic
         )
