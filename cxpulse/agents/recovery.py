@@ -23,6 +23,8 @@ from faust.tables.recovery import Recovery
 #: How many offsets before the end of a partition the probe reads.
 TAIL = 256
 PROBE_TIMEOUT_S = 5.0
+#: Allowance for the probe's connection and metadata on top of its reads.
+PROBE_START_S = 10.0
 
 
 async def last_visible_offsets(
@@ -84,7 +86,17 @@ class PromptRecovery(Recovery):
             return
         by_name = {(tp.topic, tp.partition): tp for tp in tps}
         probe_kwargs = cast(Any, self.app).probe_kwargs
-        for found, last in (await last_visible_offsets(probe_kwargs, ends)).items():
+        try:
+            lasts = await asyncio.wait_for(
+                last_visible_offsets(probe_kwargs, ends), PROBE_TIMEOUT_S + PROBE_START_S
+            )
+        except Exception as exc:  # the probe only shortens recovery; faust's wait is sound
+            self.log.warning("changelog probe failed (%r); recovery waits as faust does", exc)
+            return
+        self.log.info(
+            "changelog probe found the last record of %d of %d partitions", len(lasts), len(ends)
+        )
+        for found, last in lasts.items():
             tp = by_name[found.topic, found.partition]
             # A store ahead of the changelog (aborted writes of a revoked partition) is
             # trusted, as faust does once its wait runs out.
