@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from cxpulse.agents.committed_reads import last_record_before
+
 Record = tuple[bytes, bytes]
 Offsets = dict[TopicPartition, int]
 SEND_CHUNK = 5_000
@@ -132,13 +134,7 @@ async def _last_record(
     window = 16
     while end > start:
         seek_to = max(start, end - window)
-        consumer.seek(tp, seek_to)
-        last = None
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=500)
-            for record in batch.get(tp, []):
-                if record.offset < end:
-                    last = record
+        last = await last_record_before(consumer, tp, seek_to, end)
         if last is not None or seek_to == start:
             return last
         window *= 4

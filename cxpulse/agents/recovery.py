@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 
+from cxpulse.agents.committed_reads import last_record_before
+
 #: How many offsets before the end of a partition the probe reads.
 TAIL = 256
 PROBE_TIMEOUT_S = 5.0
@@ -47,25 +49,22 @@ async def last_visible_offsets(
     )
     await probe.start()
     try:
-        partitions = [TopicPartition(tp.topic, tp.partition) for tp in ends]
+        partitions = list(ends)
         probe.assign(partitions)
         starts = await probe.beginning_offsets(partitions)
-        pending = {tp for tp in partitions if starts[tp] < ends[tp]}
-        for tp in pending:
-            probe.seek(tp, max(starts[tp], ends[tp] - tail))
         found: dict[TopicPartition, int] = {}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while pending and loop.time() < deadline:
-            batches = await probe.getmany(*pending, timeout_ms=100)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        found[tp] = record.offset
-            for tp in list(pending):
-                if await probe.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-        return {tp: offset for tp, offset in found.items() if tp not in pending}
+        try:
+            async with asyncio.timeout(timeout_s):
+                for tp in partitions:
+                    if starts[tp] >= ends[tp]:
+                        continue
+                    seek_to = max(starts[tp], ends[tp] - tail)
+                    last = await last_record_before(probe, tp, seek_to, ends[tp])
+                    if last is not None:
+                        found[tp] = last.offset
+        except TimeoutError:
+            pass  # the partitions read to their end so far are sound
+        return found
     finally:
         await probe.stop()
 

@@ -6,20 +6,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer, TopicPartition
 
+from bench.kafka_ops import assigned_consumer, create_topic
 from cxpulse.agents.recovery import last_visible_offsets
 
 
 async def _topic(bootstrap: str) -> str:
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, name, partitions=2)
     return name
 
 
@@ -40,25 +35,18 @@ async def _transaction(bootstrap: str, topic: str, partition: int, n: int, *, co
         await producer.stop()
 
 
-async def _end_offsets(
-    bootstrap: str, partitions: list[TopicPartition]
-) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
-    await consumer.start()
-    try:
+async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    async with assigned_consumer(bootstrap, [topic]) as (consumer, partitions):
         return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
 
 
 def test_the_probe_sees_past_markers_and_aborted_records(bootstrap: str) -> None:
     async def scenario() -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
         topic = await _topic(bootstrap)
-        committed, aborted = TopicPartition(topic, 0), TopicPartition(topic, 1)
         await _transaction(bootstrap, topic, 0, 5, commit=True)  # offsets 0-4, marker 5
         await _transaction(bootstrap, topic, 1, 3, commit=True)  # offsets 0-2, marker 3
         await _transaction(bootstrap, topic, 1, 4, commit=False)  # 4-7 aborted, marker 8
-        ends = await _end_offsets(bootstrap, [committed, aborted])
+        ends = await _end_offsets(bootstrap, topic)
         kwargs = {"bootstrap_servers": bootstrap}
         return ends, await last_visible_offsets(kwargs, ends)
 
@@ -73,7 +61,7 @@ def test_a_tail_without_visible_records_is_left_out(bootstrap: str) -> None:
         topic = await _topic(bootstrap)
         await _transaction(bootstrap, topic, 0, 2, commit=True)  # offsets 0-1, marker 2
         await _transaction(bootstrap, topic, 0, 6, commit=False)  # 3-8 aborted, marker 9
-        ends = await _end_offsets(bootstrap, [TopicPartition(topic, 0)])
+        ends = await _end_offsets(bootstrap, topic)
         return await last_visible_offsets({"bootstrap_servers": bootstrap}, ends, tail=4)
 
     assert asyncio.run(scenario()) == {}
