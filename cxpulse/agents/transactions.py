@@ -21,6 +21,10 @@ make faust's recovery sound (each found by the fault tests in tests/integration)
   offsets, and nothing is committed before (:attr:`TransactionalApp.seek_pending`; this
   one matters under at-least-once too), also when a second rebalance interrupts a
   recovery;
+- a fetch asks for the partitions active when it began (:meth:`GatedConsumer._getmany`):
+  faust passed its live set, which emptied during the wait when recovery paused the
+  changelogs, and aiokafka then returned records of the held-back partitions, which faust
+  dropped;
 - a rebalance ends the open transactions and begins new ones, so only the app's stop
   ends them for good (:meth:`GatedConsumer.commit`);
 - a partition that moves away leaves its open transaction to be aborted by its next
@@ -138,6 +142,19 @@ class GatedConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> Any:
         return CommittedHighwaterConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        """Fetch for the partitions active now, not for whatever faust's set holds later.
+
+        faust hands the consumer thread its live set of active partitions, and aiokafka
+        reads an empty set as *every* partition.  When recovery paused the changelogs
+        while the stream partitions were still held back for their seek, the set emptied
+        during the wait: aiokafka returned, and moved past, records of the held-back
+        partitions, which faust then dropped as inactive.  The restarted worker never
+        read them and stalled at its committed offsets.
+        """
+        wanted = None if active_partitions is None else set(active_partitions)
+        return await super()._getmany(wanted, timeout)
 
     def resume_partitions(self, tps: Any) -> None:
         """Hold stream partitions back until :meth:`perform_seek` has placed them."""

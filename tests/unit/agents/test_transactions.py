@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from mode.utils.locks import Event
 
 from cxpulse.agents.transactions import (
     CLEAN_STOP_MARKER,
     CommitGate,
+    GatedConsumer,
     discard_unclean_store,
     mark_clean_stop,
 )
@@ -123,3 +126,40 @@ def test_nothing_to_discard_without_a_store(tmp_path: Path, make: bool) -> None:
     if make:
         tabledir.mkdir()
     assert not discard_unclean_store(tabledir)
+
+
+def bare_consumer() -> GatedConsumer:
+    """A GatedConsumer with only the state its fetch reads (no app, no Kafka)."""
+    consumer: Any = object.__new__(GatedConsumer)
+    consumer._loop = asyncio.get_running_loop()
+    consumer.suspend_flow = Event()
+    consumer._stopped = Event()
+    consumer._crashed = Event()
+    return cast(GatedConsumer, consumer)
+
+
+class WaitingThread:
+    """Stands in for faust's consumer thread: reads the partitions once its fetch returns."""
+
+    def __init__(self) -> None:
+        self.may_return = asyncio.Event()
+
+    async def getmany(self, partitions: set[str], timeout: float) -> set[str]:  # noqa: ARG002
+        await self.may_return.wait()
+        return set(partitions)
+
+
+def test_a_fetch_is_for_the_partitions_active_when_it_began() -> None:
+    """faust's live set may empty while the fetch waits; aiokafka reads empty as *all*."""
+
+    async def scenario() -> set[str]:
+        consumer, thread = bare_consumer(), WaitingThread()
+        cast(Any, consumer)._thread = thread
+        active = {"customers-changelog-0", "customers-changelog-1"}
+        fetching = asyncio.create_task(consumer._getmany(active, timeout=1.0))
+        await asyncio.sleep(0)
+        active.clear()  # recovery pauses the changelogs; the streams are still held back
+        thread.may_return.set()
+        return cast(set[str], await fetching)
+
+    assert asyncio.run(scenario()) == {"customers-changelog-0", "customers-changelog-1"}
