@@ -48,7 +48,9 @@ from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
 
+from cxpulse.agents.eager import Finished, start_eagerly
 from cxpulse.agents.recovery import PromptTableManager
 
 CLEAN_STOP_MARKER = "cxpulse-clean-stop"
@@ -142,6 +144,29 @@ class GatedConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> Any:
         return CommittedHighwaterConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
+        """faust's hand-off of a fetched message, without four tasks when it need not wait.
+
+        The fetch loop calls ``wait_first(callback(message), suspend_flow.wait())``.  When
+        the flow runs and the callback finishes in its first step, the message is handed
+        on with one return to the loop (so the streams run between messages, as they do
+        under faust's ``asyncio.wait``); otherwise faust's own path waits for the rest.
+        """
+        first = coros[0] if coros else None
+        if timeout is not None or not asyncio.iscoroutine(first) or not self._flow_runs():
+            return await super().wait_first(*coros, timeout=timeout)
+        started = start_eagerly(first)
+        if isinstance(started, Finished):
+            for other in coros[1:]:
+                if asyncio.iscoroutine(other):
+                    other.close()
+            await asyncio.sleep(0)
+            return WaitResults([first], [started.result], False)
+        return await super().wait_first(started, *coros[1:])
+
+    def _flow_runs(self) -> bool:
+        return not (self.suspend_flow.is_set() or self.should_stop)
 
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
         """Fetch for the partitions active now, not for whatever faust's set holds later.

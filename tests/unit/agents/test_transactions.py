@@ -129,7 +129,7 @@ def test_nothing_to_discard_without_a_store(tmp_path: Path, make: bool) -> None:
 
 
 def bare_consumer() -> GatedConsumer:
-    """A GatedConsumer with only the state its fetch reads (no app, no Kafka)."""
+    """A GatedConsumer with only the state its fetch and hand-off read (no app, no Kafka)."""
     consumer: Any = object.__new__(GatedConsumer)
     consumer._loop = asyncio.get_running_loop()
     consumer.suspend_flow = Event()
@@ -163,3 +163,65 @@ def test_a_fetch_is_for_the_partitions_active_when_it_began() -> None:
         return cast(set[str], await fetching)
 
     assert asyncio.run(scenario()) == {"customers-changelog-0", "customers-changelog-1"}
+
+
+def test_a_message_the_streams_take_at_once_is_handed_on_in_the_fetch_loops_task() -> None:
+    async def scenario() -> tuple[bool, list[object]]:
+        consumer, ran_in = bare_consumer(), []
+
+        async def deliver() -> str:
+            ran_in.append(asyncio.current_task())
+            return "queued"
+
+        results = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return ran_in == [asyncio.current_task()], results.results
+
+    assert asyncio.run(scenario()) == (True, ["queued"])
+
+
+def test_a_message_that_must_wait_is_handed_on_once_it_can_be() -> None:
+    async def scenario() -> list[object]:
+        consumer = bare_consumer()
+        space = asyncio.get_running_loop().create_future()
+
+        async def deliver() -> object:
+            return await space
+
+        asyncio.get_running_loop().call_later(0.01, space.set_result, "queued")
+        results = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return results.results
+
+    assert asyncio.run(scenario()) == ["queued"]
+
+
+def test_a_suspended_flow_ends_a_waiting_hand_off_as_faust_does() -> None:
+    async def scenario() -> tuple[list[object], list[str]]:
+        consumer, log = bare_consumer(), []
+
+        async def deliver() -> None:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                log.append("hand-off cancelled")
+                raise
+
+        asyncio.get_running_loop().call_later(0.01, consumer.suspend_flow.set)
+        results = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        await asyncio.sleep(0)
+        return results.results, log
+
+    assert asyncio.run(scenario()) == ([True], ["hand-off cancelled"])
+
+
+def test_while_the_flow_is_suspended_the_hand_off_is_faust_s_own() -> None:
+    async def scenario() -> bool:
+        consumer, ran_in = bare_consumer(), []
+        consumer.suspend_flow.set()
+
+        async def deliver() -> None:
+            ran_in.append(asyncio.current_task())
+
+        await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return ran_in == [asyncio.current_task()]
+
+    assert asyncio.run(scenario()) is False
