@@ -18,6 +18,7 @@ from cxpulse.agents.kafka_security import aiokafka_security_kwargs, faust_broker
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.redact import Redactor
+from cxpulse.agents.rocksdb_memory import MIB, SharedMemory
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.tables import StateTable
 from cxpulse.agents.transactions import TransactionalApp
@@ -33,23 +34,16 @@ def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_serializer=RAW, value_serializer=RAW)
 
 
-MIB = 1024 * 1024
-
-
 def rocksdb_options(settings: Settings) -> dict[str, int]:
-    """Bounded RocksDB memory for each table partition.
-
-    faust's defaults give every partition's database a 2 GiB block cache and up to three
-    64 MiB write buffers, so a worker's memory grew with its state until those filled.
-    """
+    """The size of each table partition's RocksDB write buffers; the worker's memory as a
+    whole is bounded by ``rocksdb_memory.SharedMemory``."""
     return {
-        "block_cache_size": settings.rocksdb_cache_mb * MIB,
         "write_buffer_size": settings.rocksdb_write_buffer_mb * MIB,
         "max_write_buffer_number": 2,
     }
 
 
-def _bytes_table(app: faust.App, name: str, settings: Settings) -> Any:
+def _bytes_table(app: faust.App, name: str, settings: Settings, memory: SharedMemory) -> Any:
     """A table of bytes: scoring state serialises itself (compact JSON).
 
     faust picks the store's serializer from ``key_type`` / ``value_type`` and the
@@ -67,6 +61,7 @@ def _bytes_table(app: faust.App, name: str, settings: Settings) -> Any:
         schema=schema,
         partitions=settings.partitions,
         options=rocksdb_options(settings),
+        rocksdb_memory=memory,
         beacon=app.tables.beacon,
     )
     return app.tables.add(table)
@@ -108,6 +103,7 @@ def app_kwargs(settings: Settings) -> dict[str, Any]:
 
 def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
     app = TransactionalApp(settings.app_id, **app_kwargs(settings))
+    memory = SharedMemory(settings.rocksdb_memory_mb * MIB)
     pipeline = Pipeline(
         app=app,
         settings=settings,
@@ -124,8 +120,8 @@ def build_pipeline(settings: Settings, metrics: Metrics) -> Pipeline:
             source: _raw_topic(app, settings.raw_topic(source))
             for source in settings.enabled_adapters()
         },
-        customers=_bytes_table(app, "customers", settings),
-        entities=_bytes_table(app, "entities", settings),
+        customers=_bytes_table(app, "customers", settings, memory),
+        entities=_bytes_table(app, "entities", settings, memory),
     )
     ingest.register(pipeline)
     vendor_ingest.register(pipeline)

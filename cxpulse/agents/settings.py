@@ -7,6 +7,7 @@ environment variables, which beat the defaults below.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -62,14 +63,19 @@ class Settings(BaseSettings):
         "rocksdb://",
         description="table store: rocksdb:// (durable, RocksDB via rocksdict) or memory://",
     )
-    rocksdb_cache_mb: int = Field(
-        8, ge=1, le=65_536, description="RocksDB block cache of each table partition, in MiB"
+    rocksdb_memory_mb: int = Field(
+        64,
+        ge=8,
+        le=262_144,
+        description="RocksDB memory of the whole worker, in MiB: one block cache, with the "
+        "index and filter blocks, shared by every table partition; their write buffers are "
+        "charged to it and flushed past half of it",
     )
     rocksdb_write_buffer_mb: int = Field(
         8,
         ge=1,
         le=4_096,
-        description="RocksDB write buffer of each table partition, in MiB (two are kept)",
+        description="largest RocksDB write buffer of a table partition, in MiB (two are kept)",
     )
     data_dir: str = Field("var/cxpulse", description="worker data directory (tables, state)")
     web_host: str = Field("127.0.0.1", description="bind address of /metrics, /healthz, /readyz")
@@ -305,6 +311,14 @@ class Settings(BaseSettings):
                 secrets.resolve_secret_file(data, field, f"{field}_file", ENV_PREFIX)
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_retired(cls, data: Any) -> Any:
+        for field, successor in RETIRED.items():
+            if _env(field) in os.environ:
+                raise ValueError(f"{_env(field)} is no longer read: {successor}")
+        return data
+
     @model_validator(mode="after")
     def _check_security(self) -> Self:
         problems = security_problems(self)
@@ -313,6 +327,10 @@ class Settings(BaseSettings):
         return self
 
 
+#: Settings no longer read, and what took their place: setting one is an error, not a no-op.
+RETIRED = {
+    "rocksdb_cache_mb": f"set {ENV_PREFIX}ROCKSDB_MEMORY_MB, one budget for the whole worker",
+}
 SECRET_FIELDS = ("kafka_sasl_password", "kafka_ssl_key_password", "pseudonym_key")
 UNSET_WHEN_EMPTY = (
     *SECRET_FIELDS,

@@ -1,4 +1,5 @@
-"""A faust table whose changelog writes a batch can wait for.
+"""A faust table whose changelog writes a batch can wait for, and whose RocksDB store
+draws on the worker's shared memory budget (``rocksdb_memory.py``).
 
 faust hands a table write to its producer buffer and sends it to the changelog later, in
 the background.  A commit may then hold a batch's input offsets but not yet its state:
@@ -12,12 +13,27 @@ import asyncio
 from typing import Any
 
 import faust
+from faust.stores.rocksdb import Store as RocksDBStore
+from faust.types import StoreT
+
+from cxpulse.agents.rocksdb_memory import SharedMemory, SharedMemoryOptions
 
 
 class StateTable(faust.Table[bytes, bytes]):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, rocksdb_memory: SharedMemory | None = None, **kwargs: Any
+    ) -> None:
+        self._rocksdb_memory = rocksdb_memory
         super().__init__(*args, **kwargs)
         self._unsent: list[Any] = []
+
+    def _new_store_by_url(self, url: Any) -> StoreT[bytes, bytes]:
+        store = super()._new_store_by_url(url)
+        if self._rocksdb_memory is not None and isinstance(store, RocksDBStore):
+            store.rocksdb_options = SharedMemoryOptions.replacing(
+                store.rocksdb_options, self._rocksdb_memory
+            )
+        return store
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         future = super().send_changelog(*args, **kwargs)

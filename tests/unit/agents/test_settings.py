@@ -44,6 +44,12 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         parse([])
 
 
+def test_a_retired_setting_is_refused_with_its_successor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXPULSE_ROCKSDB_CACHE_MB", "8")
+    with pytest.raises(ValidationError, match=r"ROCKSDB_CACHE_MB .*CXPULSE_ROCKSDB_MEMORY_MB"):
+        parse([])
+
+
 def test_help_documents_every_setting_with_its_env_var() -> None:
     parser = argparse.ArgumentParser()
     add_settings_arguments(parser)
