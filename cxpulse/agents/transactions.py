@@ -44,6 +44,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from time import monotonic
 from typing import Any, cast
 
 import faust
@@ -204,6 +205,19 @@ class GatedConsumer(faust_aiokafka.Consumer):
         app.seek_pending = False
         held, self._held_back = self._held_back, set()
         super().resume_partitions(held & set(self.assignment()))
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """faust's commit, and the commit times its livelock check reads.
+
+        Only faust's own consumer commit records them, not a transaction's, so five
+        minutes (``broker_commit_livelock_soft_timeout``) after start a worker behind on
+        its input logged every partition as never committed, a long error four times a
+        second per partition, for as long as it stayed behind.
+        """
+        committed = bool(await super()._commit_offsets(offsets, start_new_transaction))
+        if committed and self.in_transaction:
+            self._thread.tp_last_committed_at.update(dict.fromkeys(offsets, monotonic()))
+        return committed
 
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         app = cast(TransactionalApp, self.app)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from faust.types import TP
 from mode.utils.locks import Event
+from prometheus_client import CollectorRegistry
 
+from cxpulse.agents.app import build_pipeline
+from cxpulse.agents.metrics import Metrics
+from cxpulse.agents.settings import Settings
 from cxpulse.agents.transactions import (
     CLEAN_STOP_MARKER,
     CommitGate,
@@ -225,3 +231,35 @@ def test_while_the_flow_is_suspended_the_hand_off_is_faust_s_own() -> None:
         return ran_in == [asyncio.current_task()]
 
     assert asyncio.run(scenario()) is False
+
+
+def test_a_transactional_commit_is_recorded_where_fausts_livelock_check_reads_it(
+    tmp_path: Path,
+) -> None:
+    """Otherwise, five minutes after start, a busy worker logged every partition as never
+    committed (faust's ``verify_event_path``), four times a second."""
+    settings = Settings(data_dir=str(tmp_path), processing_guarantee="exactly_once")
+    tp = TP("interactions", 2)
+
+    async def commit_times() -> dict[Any, float]:
+        consumer: Any = build_pipeline(settings, Metrics(CollectorRegistry())).app.consumer
+        committed: list[Any] = []
+
+        async def commit_transactions(offsets: Any, **kwargs: Any) -> bool:
+            committed.append(dict(offsets))
+            return True
+
+        consumer.in_transaction = True  # as in a worker: faust sets it from app.in_worker
+        consumer.assignment = lambda: {tp}
+        consumer.transactions.commit = commit_transactions  # the broker's part
+        try:
+            assert await consumer._commit_offsets({tp: 41})
+        finally:
+            consumer._thread.thread_loop.close()  # made with the app, never started
+        assert committed == [{tp: 41}]
+        return dict(consumer._thread.tp_last_committed_at)
+
+    before = time.monotonic()
+    recorded = asyncio.run(commit_times())
+    assert list(recorded) == [tp]
+    assert before <= recorded[tp] <= time.monotonic()
