@@ -24,6 +24,13 @@ from cxpulse.agents.settings import Settings
 #: about a third larger than the largest accepted input message.
 DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
+#: The internal topics hold records the workers have yet to read.  A broker's size limit
+#: (``log.retention.bytes``) dropped the oldest of them while the entity scorer was behind
+#: (a benchmark's summaries partition at 256 MiB): their scores were lost, and faust's
+#: offset reset crashed the worker.  Time retention stays the broker's: keep it above the
+#: longest outage.
+INTERNAL_TOPIC_CONFIG = {"retention.bytes": "-1"}
+
 
 class BrokerUnavailable(RuntimeError):
     """Kafka could not be reached at the configured bootstrap servers."""
@@ -39,14 +46,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     plain: dict[str, str] = {}
     names = [
         settings.input_topic,
-        settings.events_topic,
-        settings.summaries_topic,
         settings.alerts_topic,
         settings.scores_topic,
         settings.insights_topic,
         *(settings.raw_topic(source) for source in settings.enabled_adapters()),
     ]
     specs = [TopicSpec(name, plain) for name in names]
+    specs += [
+        TopicSpec(name, INTERNAL_TOPIC_CONFIG)
+        for name in (settings.events_topic, settings.summaries_topic)
+    ]
     specs.append(
         TopicSpec(settings.dead_letter_topic, {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)})
     )
