@@ -8,6 +8,7 @@ import uuid
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from bench.kafka_ops import create_topic
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.topics import ensure_topics
 
@@ -54,3 +55,10 @@ def test_internal_topics_are_never_trimmed_by_size(bootstrap: str) -> None:
     assert retention[settings.events_topic] == "-1"
     assert retention[settings.summaries_topic] == "-1"
     assert retention[settings.input_topic] == str(256 * 1024 * 1024)  # the broker's own
+
+
+def test_a_benchmark_input_is_never_trimmed_by_size(bootstrap: str) -> None:
+    name = f"topics-{uuid.uuid4().hex[:8]}-bench-input"
+    asyncio.run(create_topic(bootstrap, name, partitions=1))
+
+    assert asyncio.run(_retention_bytes(bootstrap, [name])) == {name: "-1"}
