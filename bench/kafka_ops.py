@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cxpulse.agents.committed_reads import last_record_before
+from cxpulse.agents.topics import NO_SIZE_LIMIT
 
 Record = tuple[bytes, bytes]
 Offsets = dict[TopicPartition, int]
@@ -46,13 +47,10 @@ async def producer_client(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         await producer.stop()
 
 
-#: A preloaded input is read for minutes; a broker's size limit must not trim it meanwhile
-#: (1,000,000 customers put about 300 MiB in each of 4 partitions, near the development
-#: broker's 256 MiB plus one segment).
-NO_SIZE_LIMIT = {"retention.bytes": "-1"}
-
-
 async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """A topic without a size limit: a preloaded input is read for minutes, and 1,000,000
+    customers put about 300 MiB in each of 4 partitions, near the development broker's
+    256 MiB plus one segment."""
     async with admin_client(bootstrap) as admin:
         await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=NO_SIZE_LIMIT)])
         deadline = time.monotonic() + 30

@@ -24,12 +24,12 @@ from cxpulse.agents.settings import Settings
 #: about a third larger than the largest accepted input message.
 DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
-#: The internal topics hold records the workers have yet to read.  A broker's size limit
-#: (``log.retention.bytes``) dropped the oldest of them while the entity scorer was behind
-#: (a benchmark's summaries partition at 256 MiB): their scores were lost, and faust's
-#: offset reset crashed the worker.  Time retention stays the broker's: keep it above the
-#: longest outage.
-INTERNAL_TOPIC_CONFIG = {"retention.bytes": "-1"}
+#: For topics whose records must stay until they are read, whatever the broker's size
+#: limit (``log.retention.bytes``); time retention stays the broker's.  The internal topics
+#: are such: while the entity scorer was behind, a 256 MiB limit dropped unread summaries
+#: (their scores were lost) and faust's offset reset crashed the worker.  Keep the broker's
+#: time retention above the longest outage.
+NO_SIZE_LIMIT = {"retention.bytes": "-1"}
 
 
 class BrokerUnavailable(RuntimeError):
@@ -53,8 +53,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
     specs = [TopicSpec(name, plain) for name in names]
     specs += [
-        TopicSpec(name, INTERNAL_TOPIC_CONFIG)
-        for name in (settings.events_topic, settings.summaries_topic)
+        TopicSpec(name, NO_SIZE_LIMIT) for name in (settings.events_topic, settings.summaries_topic)
     ]
     specs.append(
         TopicSpec(settings.dead_letter_topic, {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)})
