@@ -12,7 +12,6 @@ largest once they pass half of it.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions
@@ -40,15 +39,11 @@ class SharedMemory:
 class SharedMemoryOptions(RocksDBOptions):
     """faust's options for opening a table partition's database, drawing on ``memory``."""
 
-    def __init__(self, memory: SharedMemory, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, options: RocksDBOptions, memory: SharedMemory) -> None:
+        """The settings of faust's ``options`` (set as instance attributes), and ``memory``."""
+        super().__init__()
+        self.__dict__.update(vars(options))
         self.memory = memory
-
-    @classmethod
-    def replacing(cls, options: RocksDBOptions, memory: SharedMemory) -> SharedMemoryOptions:
-        shared = cls(memory)
-        shared.__dict__.update(vars(options))
-        return shared
 
     def as_options(self) -> rocksdict.Options:
         if not self.use_rocksdict:

@@ -30,9 +30,7 @@ class StateTable(faust.Table[bytes, bytes]):
     def _new_store_by_url(self, url: Any) -> StoreT[bytes, bytes]:
         store = super()._new_store_by_url(url)
         if self._rocksdb_memory is not None and isinstance(store, RocksDBStore):
-            store.rocksdb_options = SharedMemoryOptions.replacing(
-                store.rocksdb_options, self._rocksdb_memory
-            )
+            store.rocksdb_options = SharedMemoryOptions(store.rocksdb_options, self._rocksdb_memory)
         return store
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:

@@ -43,7 +43,7 @@ def test_the_shared_budget_flushes_write_buffers_before_their_own_size(tmp_path:
     for i in range(16 * 1024):
         db[b"c%d" % i] = bytes(1024)
     deadline = time.monotonic() + 10
-    while not list(tmp_path.rglob("*.sst")) and time.monotonic() < deadline:
+    while not list(tmp_path.rglob("customers-0.db/*.sst")) and time.monotonic() < deadline:
         time.sleep(0.05)
 
     assert list(tmp_path.rglob("customers-0.db/*.sst"))
