@@ -15,11 +15,11 @@ Nothing here imports faust or Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from cxpulse.schemas.events import Event, parse_event
 
@@ -146,3 +146,37 @@ def read_forwarded_events(raw: bytes, timestamp: float | None) -> list[Forwarded
         return FORWARDED_EVENTS.validate_json(raw)
     received_ms = None if timestamp is None else round(timestamp * 1000)
     return [ForwardedEvent(received_at_ms=received_ms, event=parse_event(raw))]
+
+
+#: An events-topic record and what it held: its events, or why they could not be read.
+ReadRecord = tuple[Any, list[ForwardedEvent] | ValidationError]
+
+
+def forwarded_in_chunks(records: Iterable[Any], max_events: int) -> Iterator[list[ReadRecord]]:
+    """The events of ``records`` (faust events of the events topic), in chunks of about
+    ``max_events`` events.
+
+    A stream batch counts records, and one record may be a bundle of hundreds of events:
+    a scorer that had fallen behind took a thousand bundles at once and held the events,
+    states and outputs of tens of thousands of customers until the batch ended.  Records
+    are read one at a time and a chunk ends with the record that brings it to
+    ``max_events`` or more, so a bundle is never split and no chunk holds more than
+    ``max_events`` events plus one bundle's.  A record that cannot be read comes with its
+    ``ValidationError`` and counts as no event.
+    """
+    chunk: list[ReadRecord] = []
+    events = 0
+    for record in records:
+        message = record.message
+        try:
+            forwarded = read_forwarded_events(message.value, message.timestamp)
+        except ValidationError as exc:
+            chunk.append((record, exc))
+        else:
+            chunk.append((record, forwarded))
+            events += len(forwarded)
+        if events >= max_events:
+            yield chunk
+            chunk, events = [], 0
+    if chunk:
+        yield chunk

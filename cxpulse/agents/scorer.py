@@ -2,7 +2,9 @@
 
 Within a batch, state is read from the table once per key and written back once per key,
 so a busy customer costs one table write per batch, not one per event.  The internal
-topics carry bundles (``bundles.py``): one record may hold many events or summaries.
+topics carry bundles (``bundles.py``): one record may hold many events or summaries, so
+the customer scorer cuts a batch of bundles into chunks of at most about ``batch_size``
+events, each read, scored, saved and sent before the next is read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from faust.streams import _current_event as CURRENT_EVENT
 from pydantic import ValidationError
 
-from cxpulse.agents.bundles import Outbox, read_forwarded_events
+from cxpulse.agents.bundles import Outbox, ReadRecord, forwarded_in_chunks
 from cxpulse.agents.decode import Rejection
 from cxpulse.agents.ingest import send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
@@ -86,43 +88,43 @@ def register(pipeline: Pipeline) -> None:
     entity_within = settings.entity_batch_within_ms / 1000
     gate = pipeline.app.commit_gate
 
+    async def score_chunk(chunk: list[ReadRecord]) -> None:
+        states = BatchState(pipeline.customers, CustomerState.from_bytes)
+        summaries = Outbox()
+        deliveries: list[Awaitable[Any]] = []
+        for record, forwarded in chunk:
+            message = record.message
+            if isinstance(forwarded, ValidationError):
+                # Ingest validated it; only a schema change in between lands here.
+                reason = f"scorer could not read event: {forwarded}"
+                await send_dead_letter(
+                    pipeline, message, Rejection("invalid_event", reason), "scorer"
+                )
+                continue
+            for item in forwarded:
+                event = item.event
+                key = event.customer_id.encode()
+                state, emitted = score_customer_event(states.get(key, record), event, config)
+                deliveries += await publish(
+                    pipeline,
+                    emitted,
+                    message,
+                    received_at=item.received_at,
+                    summaries=summaries,
+                    lane=message.partition,
+                )
+                states.put(key, state, record)
+                metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+        deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
+        await states.commit(deliveries)
+
     @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
     async def score_customers(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=within):
             started = time.perf_counter()
-            states = BatchState(pipeline.customers, CustomerState.from_bytes)
-            summaries = Outbox()
-            deliveries: list[Awaitable[Any]] = []
             async with gate.batch():
-                for record in batch:
-                    message = record.message
-                    try:
-                        forwarded = read_forwarded_events(message.value, message.timestamp)
-                    except ValidationError as exc:
-                        # Ingest validated it; only a schema change in between lands here.
-                        reason = f"scorer could not read event: {exc}"
-                        await send_dead_letter(
-                            pipeline, message, Rejection("invalid_event", reason), "scorer"
-                        )
-                        continue
-                    for item in forwarded:
-                        event = item.event
-                        key = event.customer_id.encode()
-                        state, emitted = score_customer_event(
-                            states.get(key, record), event, config
-                        )
-                        deliveries += await publish(
-                            pipeline,
-                            emitted,
-                            message,
-                            received_at=item.received_at,
-                            summaries=summaries,
-                            lane=message.partition,
-                        )
-                        states.put(key, state, record)
-                        metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
-                deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
-                await states.commit(deliveries)
+                for chunk in forwarded_in_chunks(batch, settings.batch_size):
+                    await score_chunk(chunk)
             metrics.processing.labels("scorer").observe(time.perf_counter() - started)
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from cxpulse.agents.bundles import (
     Outbox,
     forwarded_event,
+    forwarded_in_chunks,
     is_bundle,
     read_forwarded_events,
 )
@@ -154,3 +155,70 @@ def test_summaries_read_from_a_bundle_or_a_single_record() -> None:
 
     assert InteractionSummary.many_from_bytes(bundle) == [one, two]
     assert InteractionSummary.many_from_bytes(one.to_bytes()) == [one]
+
+
+EVENT_JSON = event_to_json(Events("c-1").contact("i1", at=0)[0])
+UNREADABLE = b'[{"event": {}}]'
+
+
+def events_record(size: int | None) -> SimpleNamespace:
+    """A stand-in for a faust event of the events topic: a bundle of ``size`` events, or
+    an unreadable record for ``None``."""
+    value = (
+        UNREADABLE
+        if size is None
+        else orjson.dumps([orjson.Fragment(forwarded_event(EVENT_JSON, 1.0))] * size)
+    )
+    return SimpleNamespace(message=SimpleNamespace(value=value, timestamp=1.0), size=size)
+
+
+def sizes_of(chunk: list[tuple[SimpleNamespace, object]]) -> list[int | None]:
+    return [record.size for record, _ in chunk]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_events", "chunks"),
+    [
+        ([3, 4, 2, 5], 5, [[3, 4], [2, 5]]),
+        ([3, 4, 2, 5], 100, [[3, 4, 2, 5]]),
+        ([600, 1, 1], 500, [[600], [1, 1]]),
+        ([1, 1, 1], 1, [[1], [1], [1]]),
+        ([2, None, None, 2], 4, [[2, None, None, 2]]),
+        ([0, 0], 1, [[0, 0]]),
+        ([], 10, []),
+    ],
+)
+def test_a_batch_of_bundles_is_read_in_chunks_of_about_max_events(
+    sizes: list[int | None], max_events: int, chunks: list[list[int | None]]
+) -> None:
+    read = list(forwarded_in_chunks([events_record(n) for n in sizes], max_events))
+
+    assert [sizes_of(chunk) for chunk in read] == chunks
+
+
+@given(
+    sizes=st.lists(st.one_of(st.none(), st.integers(0, 30)), max_size=25),
+    max_events=st.integers(1, 60),
+)
+def test_chunks_keep_every_record_in_order_and_end_at_the_first_record_past_the_limit(
+    sizes: list[int | None], max_events: int
+) -> None:
+    records = [events_record(n) for n in sizes]
+
+    chunks = list(forwarded_in_chunks(records, max_events))
+
+    assert [record for chunk in chunks for record, _ in chunk] == records
+    for chunk in chunks:
+        counts = [n or 0 for n in sizes_of(chunk)]
+        assert chunk, "no empty chunk"
+        assert sum(counts[:-1]) < max_events
+    for chunk in chunks[:-1]:
+        assert sum(n or 0 for n in sizes_of(chunk)) >= max_events
+    for chunk in chunks:
+        for record, read in chunk:
+            if record.size is None:
+                assert isinstance(read, ValidationError)
+            else:
+                assert [item.event.event_id for item in read] == [
+                    parse_event(EVENT_JSON).event_id
+                ] * record.size
