@@ -86,7 +86,11 @@ class Settings(BaseSettings):
     )
     emit_snapshots: bool = Field(True, description="publish score snapshots to the scores topic")
     batch_size: int = Field(
-        1_000, ge=1, le=100_000, description="max messages an agent takes at once"
+        1_000,
+        ge=1,
+        le=100_000,
+        description="max messages an agent takes at once; the customer scorer also reads "
+        "their bundled events about this many at a time",
     )
     batch_within_ms: float = Field(
         50.0, gt=0, description="max wait to fill a batch before processing what has arrived"
