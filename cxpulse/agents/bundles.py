@@ -152,20 +152,21 @@ def read_forwarded_events(raw: bytes, timestamp: float | None) -> list[Forwarded
 ReadRecord = tuple[Any, list[ForwardedEvent] | ValidationError]
 
 
-def forwarded_in_chunks(records: Iterable[Any], max_events: int) -> Iterator[list[ReadRecord]]:
+def forwarded_in_chunks(records: Iterable[Any], max_customers: int) -> Iterator[list[ReadRecord]]:
     """The events of ``records`` (faust events of the events topic), in chunks of about
-    ``max_events`` events.
+    ``max_customers`` customers.
 
     A stream batch counts records, and one record may be a bundle of hundreds of events:
-    a scorer that had fallen behind took a thousand bundles at once and held the events,
-    states and outputs of tens of thousands of customers until the batch ended.  Records
+    a scorer that had fallen behind took a thousand bundles at once and held the states,
+    events and outputs of tens of thousands of customers until the batch ended.  Records
     are read one at a time and a chunk ends with the record that brings it to
-    ``max_events`` or more, so a bundle is never split and no chunk holds more than
-    ``max_events`` events plus one bundle's.  A record that cannot be read comes with its
-    ``ValidationError`` and counts as no event.
+    ``max_customers`` distinct customers or more, so a bundle is never split.  Chunks
+    count customers, not events, because a batch reads and writes each customer's state
+    once: a few busy customers keep that saving over a whole batch, however many events
+    they send.  A record that cannot be read comes with its ``ValidationError``.
     """
     chunk: list[ReadRecord] = []
-    events = 0
+    customers: set[str] = set()
     for record in records:
         message = record.message
         try:
@@ -174,9 +175,9 @@ def forwarded_in_chunks(records: Iterable[Any], max_events: int) -> Iterator[lis
             chunk.append((record, exc))
         else:
             chunk.append((record, forwarded))
-            events += len(forwarded)
-        if events >= max_events:
+            customers.update(item.event.customer_id for item in forwarded)
+        if len(customers) >= max_customers:
             yield chunk
-            chunk, events = [], 0
+            chunk, customers = [], set()
     if chunk:
         yield chunk

@@ -3,8 +3,8 @@
 Within a batch, state is read from the table once per key and written back once per key,
 so a busy customer costs one table write per batch, not one per event.  The internal
 topics carry bundles (``bundles.py``): one record may hold many events or summaries, so
-the customer scorer cuts a batch of bundles into chunks of at most about ``batch_size``
-events, each read, scored, saved and sent before the next is read.
+the customer scorer cuts a batch of bundles into chunks of about ``batch_size`` customers,
+each read, scored, saved and sent before the next is read.
 """
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ class Settings(BaseSettings):
         1_000,
         ge=1,
         le=100_000,
-        description="max messages an agent takes at once; the customer scorer also reads "
-        "their bundled events about this many at a time",
+        description="max messages an agent takes at once; the customer scorer also holds "
+        "about this many customers' state at a time",
     )
     batch_within_ms: float = Field(
         50.0, gt=0, description="max wait to fill a batch before processing what has arrived"

@@ -158,72 +158,70 @@ def test_summaries_read_from_a_bundle_or_a_single_record() -> None:
     assert InteractionSummary.many_from_bytes(one.to_bytes()) == [one]
 
 
-EVENT_JSON = event_to_json(Events("c-1").contact("i1", at=0)[0])
 UNREADABLE = b'[{"event": {}}]'
 
 
-def events_record(size: int | None) -> SimpleNamespace:
-    """A stand-in for a faust event of the events topic: a bundle of ``size`` events, or
-    an unreadable record for ``None``."""
-    value = (
-        UNREADABLE
-        if size is None
-        else orjson.dumps([orjson.Fragment(forwarded_event(EVENT_JSON, 1.0))] * size)
-    )
-    return SimpleNamespace(message=SimpleNamespace(value=value, timestamp=1.0), size=size)
+def events_record(customers: str | None) -> SimpleNamespace:
+    """A stand-in for a faust event of the events topic: a bundle of one event per letter
+    of ``customers`` (the letter is the customer), or an unreadable record for ``None``."""
+    if customers is None:
+        value = UNREADABLE
+    else:
+        events = [Events(c).contact(f"i{n}", at=n)[0] for n, c in enumerate(customers)]
+        items = [orjson.Fragment(forwarded_event(event_to_json(e), 1.0)) for e in events]
+        value = orjson.dumps(items)
+    return SimpleNamespace(message=SimpleNamespace(value=value, timestamp=1.0), customers=customers)
 
 
-def sizes_of(chunk: list[ReadRecord]) -> list[int | None]:
-    return [record.size for record, _ in chunk]
+def customers_of(chunk: list[ReadRecord]) -> list[str | None]:
+    return [record.customers for record, _ in chunk]
 
 
-def events_in(chunk: list[ReadRecord]) -> int:
-    return sum(record.size or 0 for record, _ in chunk)
+def distinct_customers(chunk: list[ReadRecord]) -> int:
+    return len({c for record, _ in chunk for c in record.customers or ""})
 
 
 @pytest.mark.parametrize(
-    ("sizes", "max_events", "chunks"),
+    ("bundles", "max_customers", "chunks"),
     [
-        ([3, 4, 2, 5], 5, [[3, 4], [2, 5]]),
-        ([3, 4, 2, 5], 100, [[3, 4, 2, 5]]),
-        ([600, 1, 1], 500, [[600], [1, 1]]),
-        ([1, 1, 1], 1, [[1], [1], [1]]),
-        ([2, None, None, 2], 4, [[2, None, None, 2]]),
-        ([0, 0], 1, [[0, 0]]),
+        (["ab", "a", "cd", "e"], 3, [["ab", "a", "cd"], ["e"]]),
+        (["ab", "ba", "aaaa", "c"], 3, [["ab", "ba", "aaaa", "c"]]),
+        (["abcdef", "g", "h"], 2, [["abcdef"], ["g", "h"]]),
+        (["a", "b", "c"], 1, [["a"], ["b"], ["c"]]),
+        (["ab", None, None, "c"], 3, [["ab", None, None, "c"]]),
+        (["", ""], 1, [["", ""]]),
         ([], 10, []),
     ],
 )
-def test_a_batch_of_bundles_is_read_in_chunks_of_about_max_events(
-    sizes: list[int | None], max_events: int, chunks: list[list[int | None]]
+def test_a_batch_of_bundles_is_read_in_chunks_of_about_max_customers(
+    bundles: list[str | None], max_customers: int, chunks: list[list[str | None]]
 ) -> None:
-    read = list(forwarded_in_chunks([events_record(n) for n in sizes], max_events))
+    read = list(forwarded_in_chunks([events_record(b) for b in bundles], max_customers))
 
-    assert [sizes_of(chunk) for chunk in read] == chunks
+    assert [customers_of(chunk) for chunk in read] == chunks
 
 
 @given(
-    sizes=st.lists(st.one_of(st.none(), st.integers(0, 30)), max_size=25),
-    max_events=st.integers(1, 60),
+    bundles=st.lists(st.one_of(st.none(), st.text("abcdefgh", max_size=6)), max_size=12),
+    max_customers=st.integers(1, 9),
 )
 def test_chunks_keep_every_record_in_order_and_end_at_the_first_record_past_the_limit(
-    sizes: list[int | None], max_events: int
+    bundles: list[str | None], max_customers: int
 ) -> None:
-    records = [events_record(n) for n in sizes]
+    records = [events_record(b) for b in bundles]
 
-    chunks = list(forwarded_in_chunks(records, max_events))
+    chunks = list(forwarded_in_chunks(records, max_customers))
 
     assert [record for chunk in chunks for record, _ in chunk] == records
     for chunk in chunks:
         assert chunk, "no empty chunk"
-        assert events_in(chunk[:-1]) < max_events
+        assert distinct_customers(chunk[:-1]) < max_customers
     for chunk in chunks[:-1]:
-        assert events_in(chunk) >= max_events
+        assert distinct_customers(chunk) >= max_customers
     for chunk in chunks:
         for record, read in chunk:
-            if record.size is None:
+            if record.customers is None:
                 assert isinstance(read, ValidationError)
             else:
                 assert not isinstance(read, ValidationError)
-                assert [item.event.event_id for item in read] == [
-                    parse_event(EVENT_JSON).event_id
-                ] * record.size
+                assert [item.event.customer_id for item in read] == list(record.customers)
