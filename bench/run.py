@@ -1,7 +1,8 @@
 """``python -m bench.run``: the cxpulse benchmark on a real Kafka broker.
 
-Preloads simulator events into a fresh topic, then measures in the same run: the raw
-aiokafka consumer ceiling, a do-nothing faust agent, cxpulse end to end (median of
+Preloads simulator events into a fresh topic, then measures in the same run: the scoring
+floor (validation, scoring and output encoding in-process, no Kafka), the raw aiokafka
+consumer ceiling, a do-nothing faust agent, cxpulse end to end (median of
 ``--runs``), latency at a fixed offered rate, memory and state size with many customers,
 and one against two workers.  Prints a table, writes JSON; progress goes to stderr.
 """
@@ -21,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import steps
+from bench.floor import ceilings as scoring_ceilings
+from bench.floor import scoring_floor
 from bench.processes import REPO
 from bench.steps import Context, median
-from bench.workload import every_customer_once, workload
+from bench.workload import Workload, every_customer_once, workload
+from cxpulse.agents.settings import Settings
 
-STEPS = ("raw", "faust", "cxpulse", "latency", "memory", "scaling")
+STEPS = ("scoring", "raw", "faust", "cxpulse", "latency", "memory", "scaling")
 TARGETS = {
     "cxpulse_vs_faust": 0.8,
     "events_per_s_per_worker": 10_000,
@@ -43,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kafka bootstrap servers [default $CXPULSE_KAFKA_BOOTSTRAP or 127.0.0.1:9092]",
     )
     parser.add_argument("--events", type=int, default=200_000, help="events per throughput run")
-    parser.add_argument("--runs", type=int, default=3, help="repeats of steps 1-3 (median)")
-    parser.add_argument("--customers", type=int, default=2_000, help="customers in steps 1-4, 6")
+    parser.add_argument("--runs", type=int, default=3, help="repeats of steps 0-3 (median)")
+    parser.add_argument("--customers", type=int, default=2_000, help="customers in steps 0-4, 6")
     parser.add_argument("--rate", type=float, default=2_000.0, help="offered events/s, step 4")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of step 4")
     parser.add_argument(
@@ -92,19 +96,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         steps.cleanup(ctx)
     result["ratios"] = ratios(result["steps"])
+    result["ceilings"] = ceilings(result["steps"])
     result["targets"] = verdicts(result["steps"], result["ratios"])
     return result
 
 
 def _throughput(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> dict[str, Any]:
-    """Steps 1, 2, 3 and 6, all on one preloaded topic (each with a fresh group)."""
-    if not {"raw", "faust", "cxpulse", "scaling"} & set(wanted):
+    """Steps 0, 1, 2, 3 and 6, all on one workload; 1-3 and 6 on one preloaded topic (each
+    with a fresh group)."""
+    if not {"scoring", "raw", "faust", "cxpulse", "scaling"} & set(wanted):
         return {}
-    topic = f"{ctx.run_id}-input"
     work = workload(args.events, args.customers, args.seed)
-    steps.preload(ctx, topic, work)
     count, runs = len(work), range(args.runs)
     measured: dict[str, Any] = {}
+    if "scoring" in wanted:
+        measured["scoring"] = _scoring(ctx, work, args.runs)
+    if not {"raw", "faust", "cxpulse", "scaling"} & set(wanted):
+        return measured
+    topic = f"{ctx.run_id}-input"
+    steps.preload(ctx, topic, work)
     if "raw" in wanted:
         measured["raw"] = _repeat(
             ctx, "raw", [partial(steps.raw_consumer, ctx, topic, count, i) for i in runs]
@@ -137,6 +147,20 @@ def _throughput(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> di
         )
         measured["scaling"] = {"events_per_s": two.events_per_s, "two_workers": two.to_json()}
     return measured
+
+
+def _scoring(ctx: Context, work: Workload, runs: int) -> dict[str, Any]:
+    settings = Settings(partitions=ctx.partitions)
+    found = []
+    for i in range(runs):
+        floor = _timed(ctx, f"scoring run {i + 1}/{runs}", partial(scoring_floor, work, settings))
+        ctx.say(f"scoring run {i + 1}/{runs}: {floor.cpu_us_per_event:,.1f} µs per event")
+        found.append(floor)
+    return {
+        "events_per_s": median([f.events_per_s for f in found]),
+        "cpu_us_per_event": median([f.cpu_us_per_event for f in found]),
+        "runs": [f.to_json() for f in found],
+    }
 
 
 def _latency(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> dict[str, Any]:
@@ -222,6 +246,15 @@ def ratios(measured: dict[str, Any]) -> dict[str, float]:
     return found
 
 
+def ceilings(measured: dict[str, Any]) -> dict[str, float]:
+    """The best step 3 could do if a worker cost faust's do-nothing agent plus step 0."""
+    if "scoring" not in measured or "faust" not in measured:
+        return {}
+    return scoring_ceilings(
+        measured["faust"]["events_per_s"], measured["scoring"]["cpu_us_per_event"]
+    )
+
+
 def verdicts(measured: dict[str, Any], found: dict[str, float]) -> dict[str, dict[str, Any]]:
     """Each target the run measured: the target, the value and whether it was met."""
     values: dict[str, float] = {}
@@ -248,6 +281,11 @@ def verdicts(measured: dict[str, Any], found: dict[str, float]) -> dict[str, dic
 
 def table(result: dict[str, Any]) -> str:
     measured, rows = result["steps"], []
+    if "scoring" in measured:
+        rows.append(
+            ("0 scoring alone, no Kafka", f"{measured['scoring']['events_per_s']:,.0f} events/s")
+        )
+        rows.append(("  CPU per event", f"{measured['scoring']['cpu_us_per_event']:,.1f} µs"))
     for name, label in (
         ("raw", "1 raw aiokafka consumer"),
         ("faust", "2 do-nothing faust agent"),
@@ -261,6 +299,12 @@ def table(result: dict[str, Any]) -> str:
         rows.append(("  worker CPU per event", f"{cpu:,.0f} µs"))
     for name, value in result["ratios"].items():
         rows.append((f"  ratio {name.replace('_', ' ')}", f"{value:.2f}"))
+    if "cxpulse_vs_faust_ceiling" in result["ceilings"]:
+        found = result["ceilings"]
+        rows.append(("  ceiling of (3)/(2), (2) + (0)", f"{found['cxpulse_vs_faust_ceiling']:.2f}"))
+        rows.append(
+            ("  ceiling of (3), (2) + (0)", f"{found['events_per_s_ceiling']:,.0f} events/s")
+        )
     if "scaling" in measured:
         each = measured["scaling"]["two_workers"]["per_worker_events"]
         rows.append(("  events per worker", " / ".join(f"{n:,}" for n in each)))

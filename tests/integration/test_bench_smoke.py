@@ -38,8 +38,12 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     result = json.loads(out.read_text())
     measured = result["steps"]
 
-    for step in ("raw", "faust", "cxpulse", "scaling"):
+    for step in ("scoring", "raw", "faust", "cxpulse", "scaling"):
         assert measured[step]["events_per_s"] > 0, step
+    floor = measured["scoring"]["runs"][0]
+    assert (floor["events"], floor["rejected"]) == (3000, 0)
+    assert floor["outputs"] > 0
+    assert 0 < result["ceilings"]["cxpulse_vs_faust_ceiling"] < 1
     run = measured["cxpulse"]["runs"][0]
     assert sum(run["per_worker_events"]) == 3000
     assert run["cpu_us_per_event"] > 0
@@ -56,3 +60,4 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     assert all(value > 0 for value in result["ratios"].values())
     assert "events/s" in done.stdout
     assert "worker CPU per event, live" in done.stdout
+    assert "ceiling of (3)/(2)" in done.stdout
