@@ -109,12 +109,15 @@ class EventBase(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _plausible_time(cls, value: datetime) -> datetime:
-        if not EARLIEST_EVENT_TIME <= value < LATEST_EVENT_TIME:
+        # Converted first: datetimes that share the ``UTC`` object compare without the
+        # ``utcoffset()`` calls that pydantic's own tzinfo costs on every comparison.
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        if not EARLIEST_EVENT_TIME <= utc < LATEST_EVENT_TIME:
             raise ValueError(
                 f"occurred_at {value.isoformat()} is outside "
                 f"[{EARLIEST_EVENT_TIME.year}, {LATEST_EVENT_TIME.year})"
             )
-        return value.astimezone(UTC)
+        return utc
 
 
 class InteractionScoped(EventBase):

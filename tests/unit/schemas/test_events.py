@@ -51,6 +51,36 @@ def test_valid_events_parse_and_round_trip(payload: dict[str, Any]) -> None:
     assert parse_event(event_to_json(event)) == event
 
 
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ("2026-05-01T10:00:00+02:00", datetime(2026, 5, 1, 8, 0, tzinfo=UTC)),
+        ("2026-05-01T08:00:00Z", datetime(2026, 5, 1, 8, 0, tzinfo=UTC)),
+        ("2026-04-30T23:30:00-08:30", datetime(2026, 5, 1, 8, 0, tzinfo=UTC)),
+        ("2099-12-31T23:59:59.999999+00:00", datetime(2099, 12, 31, 23, 59, 59, 999999, UTC)),
+    ],
+)
+def test_event_times_are_held_in_utc(written: str, utc: datetime) -> None:
+    event = parse_event(
+        orjson.dumps({**CONTACT, "type": "interaction.started", "occurred_at": written})
+    )
+    assert event.occurred_at == utc
+    assert event.occurred_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "written", ["1999-12-31T23:59:59Z", "2000-01-01T00:30:00+01:00", "2099-12-31T23:00:00-01:00"]
+)
+def test_an_implausible_time_is_refused_as_written(written: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_event(
+            orjson.dumps({**CONTACT, "type": "interaction.started", "occurred_at": written})
+        )
+    assert f"occurred_at {datetime.fromisoformat(written).isoformat()} is outside" in str(
+        caught.value
+    )
+
+
 INVALID: list[tuple[dict[str, Any], str]] = [
     ({**CONTACT, "type": "interaction.ended"}, "outcome"),
     ({**CONTACT, "type": "interaction.ended", "outcome": "maybe"}, "outcome"),
