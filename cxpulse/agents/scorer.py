@@ -76,7 +76,7 @@ class BatchState(Generic[State]):
         await asyncio.gather(*deliveries)
         for key, (state, record) in self._states.items():
             with acting_for(record):
-                self._table[key] = state.to_bytes()
+                await self._table.put(key, state.to_bytes(), record)
         await self._table.delivered()
 
 

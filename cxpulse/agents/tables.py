@@ -5,18 +5,25 @@ faust hands a table write to its producer buffer and sends it to the changelog l
 the background.  A commit may then hold a batch's input offsets but not yet its state:
 after a crash the batch is not read again, and its state is gone with the aborted
 transaction.  A batch therefore waits, before it ends, until its writes are delivered.
+
+The scorers write with :meth:`StateTable.put`, which sends the changelog record straight
+to the app's producer, as outputs are sent (``Pipeline.send``): faust's buffer costs a
+queue hop, a ``FutureMessage`` and a task step per write, and its conductor stops the
+stream to drain it, with a warning, whenever it holds more than 100 records.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import StoreT
+from faust.types.tuples import FutureMessage
 
 from cxpulse.agents.rocksdb_memory import SharedMemory, SharedMemoryOptions
+from cxpulse.agents.transactions import TransactionalApp
 
 
 class StateTable(faust.Table[bytes, bytes]):
@@ -32,6 +39,32 @@ class StateTable(faust.Table[bytes, bytes]):
         if self._rocksdb_memory is not None and isinstance(store, RocksDBStore):
             store.rocksdb_options = SharedMemoryOptions(store.rocksdb_options, self._rocksdb_memory)
         return store
+
+    async def put(self, key: bytes, value: bytes, record: Any) -> None:
+        """``table[key] = value`` for input ``record``: its partition, its transaction.
+
+        faust's own callback records the changelog offset the store has persisted, so a
+        restart reads the changelog from there on.  ``record`` must be faust's current
+        event (``scorer.acting_for``): the store files the key under its partition.
+        """
+        message = record.message
+        self.data[key] = value
+        sent = await self.app.producer.send(
+            self.changelog_topic.get_topic_name(),
+            key,
+            value,
+            message.partition,
+            None,
+            None,
+            transactional_id=cast(TransactionalApp, self.app).transactional_id(message),
+        )
+        delivery = asyncio.ensure_future(sent)
+        delivery.add_done_callback(self._persisted)
+        self._unsent.append(delivery)
+
+    def _persisted(self, delivery: asyncio.Future[Any]) -> None:
+        # faust's callback only reads the record's metadata off the future it is given.
+        self._on_changelog_sent(cast(FutureMessage, delivery))
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         future = super().send_changelog(*args, **kwargs)
