@@ -108,3 +108,17 @@ class PromptTableManager(TableManager):
         if self._recovery is None:
             self._recovery = PromptRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
+
+    def persist_pending_offsets(self) -> None:
+        """Write into each store the changelog offset faust kept for it until the commit.
+
+        Under exactly-once faust keeps them by *changelog* partition and looks them up by
+        the *input* partitions it commits, so it never wrote one: every start read every
+        changelog from its beginning (2.2 s for 20,000 customers, and growing with the
+        state).  Call it once the final commit of a clean stop went through: every write
+        is then committed, and a store left by any other stop is discarded at the next
+        start (``transactions.discard_unclean_store``).
+        """
+        pending, self._pending_persisted_offsets = self._pending_persisted_offsets, {}
+        for tp, (store, offset) in pending.items():
+            store.set_persisted_offset(tp, offset)

@@ -236,6 +236,7 @@ class GatedConsumer(faust_aiokafka.Consumer):
                 # faust also ends the transactions during a rebalance (``wait_empty``),
                 # then begins new ones: only the app's stop makes this the last.
                 app.ended_transactions = True
+                cast(PromptTableManager, app.tables).persist_pending_offsets()
         return committed
 
 

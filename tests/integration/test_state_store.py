@@ -3,8 +3,8 @@
 faust writes that offset into each partition's RocksDB database as changelog records are
 delivered, and a restart reads the changelog only from there on.  The scorers send their
 changelog records themselves (``StateTable.put``), so the record must still be kept.
-Under at-least-once faust keeps it at every delivery; under exactly-once it is meant to
-be kept at the commit of the input partition.
+Under at-least-once faust keeps it at every delivery; under exactly-once cxpulse keeps it
+at the final commit of a clean stop (``PromptTableManager.persist_pending_offsets``).
 """
 
 from __future__ import annotations
@@ -46,11 +46,15 @@ def _all_committed(bootstrap: str, group: str, topics: list[str]) -> bool:
     return all(done.get(tp, 0) >= end for tp, end in ends.items())
 
 
-def test_a_store_records_the_last_changelog_offset_it_holds(
-    bootstrap: str, tmp_path: Path, scenario: tuple[list[dict[str, Any]], set[str]]
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_a_clean_stop_leaves_each_store_at_the_last_changelog_offset_it_holds(
+    bootstrap: str,
+    tmp_path: Path,
+    scenario: tuple[list[dict[str, Any]], set[str]],
+    guarantee: str,
 ) -> None:
     events, expected = scenario
-    worker = make_worker(bootstrap, tmp_path, CXPULSE_PROCESSING_GUARANTEE="at_least_once")
+    worker = make_worker(bootstrap, tmp_path, CXPULSE_PROCESSING_GUARANTEE=guarantee)
     app_id = worker.env["CXPULSE_APP_ID"]
     try:
         worker.start()
