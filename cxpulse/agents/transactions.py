@@ -27,6 +27,10 @@ make faust's recovery sound (each found by the fault tests in tests/integration)
   dropped;
 - a rebalance ends the open transactions and begins new ones, so only the app's stop
   ends them for good (:meth:`GatedConsumer.commit`);
+- that final commit also records in each store how far into its changelog it is: faust
+  keeps these offsets by changelog partition until a commit and looks them up by the input
+  partitions it commits, so it never wrote one, and each start read every changelog
+  record since the last recovery (``PromptTableManager.persist_pending_offsets``);
 - a partition that moves away leaves its open transaction to be aborted by its next
   owner, who does the work again.  (Committing it first, on revoke, stalled the partitions
   this worker kept under faust-streaming 0.15: their transactions never committed again.)
