@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             **_memory(ctx, args, wanted),
         }
     finally:
-        steps.cleanup(ctx)
+        if set(wanted) - {"scoring"}:
+            steps.cleanup(ctx)
     result["ratios"] = ratios(result["steps"])
     result["ceilings"] = ceilings(result["steps"])
     result["targets"] = verdicts(result["steps"], result["ratios"])

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bench.floor import ceilings, scoring_floor
 from bench.run import ceilings as run_ceilings
+from bench.run import main
 from bench.workload import Workload, workload
 from cxpulse.agents.decode import Rejection, decode_event
 from cxpulse.agents.replay import replay
@@ -61,3 +65,16 @@ def test_the_run_gives_ceilings_only_when_it_measured_both_steps() -> None:
     assert run_ceilings({"faust": faust, "scoring": scoring})["cxpulse_vs_faust_ceiling"] == (
         pytest.approx(0.5)
     )
+
+
+def test_the_floor_alone_needs_no_broker(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    skips = [
+        f"--skip={step}" for step in ("raw", "faust", "cxpulse", "latency", "memory", "scaling")
+    ]
+    nothing_listens = "127.0.0.1:1"
+    argv = ["--bootstrap", nothing_listens, "--events", "300", "--runs", "1", *skips]
+    assert main([*argv, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert list(result["steps"]) == ["scoring"]
+    assert result["steps"]["scoring"]["runs"][0]["events"] == 300
