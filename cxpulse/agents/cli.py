@@ -55,6 +55,19 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None,
 }
 
 
+def _notify(args: argparse.Namespace, settings: Settings) -> int:
+    from cxpulse.agents.notify import run  # imports aiohttp: only for this command
+
+    return run(args, settings)
+
+
+COMMANDS["notify"] = (
+    "forward the alerts topic to Prometheus Alertmanager (its own consumer); blocks",
+    None,
+    _notify,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxpulse",

@@ -171,3 +171,74 @@ class Metrics:
                 return
             seen.add(label)
         gauge.labels(label).set(value)
+
+
+#: Why a request to Alertmanager failed: ``unreachable`` (connection refused, DNS, TLS,
+#: timeout), ``server_error`` (5xx), ``throttled`` (429), ``unauthorised`` (401, 403: a
+#: configuration problem, retried), ``refused`` (any other 4xx: the alert is invalid).
+NOTIFY_FAILURES = ("unreachable", "server_error", "throttled", "unauthorised", "refused")
+#: Why ``cxpulse notify`` dead-lettered a record of the alerts topic.
+NOTIFY_DEAD_LETTER_REASONS = ("invalid_alert", "refused")
+ALERT_STATUSES = ("firing", "resolved")
+
+
+class NotifyMetrics:
+    """Metrics of ``cxpulse notify``; every label value is known in advance and starts at 0."""
+
+    def __init__(self, registry: CollectorRegistry, urls: tuple[str, ...] = ()) -> None:
+        self.registry = registry
+        self.sent = Counter(
+            "cxpulse_notify_sent",
+            "Alert records from the alerts topic that Alertmanager accepted",
+            ["status"],
+            registry=registry,
+        )
+        self.resent = Counter(
+            "cxpulse_notify_resent",
+            "Re-sends of still-firing alerts to Alertmanager",
+            registry=registry,
+        )
+        self.failed = Counter(
+            "cxpulse_notify_failed",
+            "Requests to one Alertmanager that failed",
+            ["alertmanager", "reason"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "cxpulse_notify_dead_letters",
+            "Alert records sent to the dead-letter topic instead of Alertmanager",
+            ["reason"],
+            registry=registry,
+        )
+        self.expired = Counter(
+            "cxpulse_notify_expired",
+            "Alert records older than the firing expiry when read, not sent",
+            registry=registry,
+        )
+        self.retrying = Gauge(
+            "cxpulse_notify_retrying",
+            "1 while delivery waits to retry because no Alertmanager accepted the alerts",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "cxpulse_notify_lag",
+            "Records of the alerts topic not yet delivered, over the assigned partitions",
+            registry=registry,
+        )
+        self.firing = Gauge(
+            "cxpulse_notify_firing",
+            "Firing alerts held for re-sending",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "cxpulse_notify_ready",
+            "1 while partitions are assigned and Alertmanager accepts alerts (as /readyz)",
+            registry=registry,
+        )
+        for status in ALERT_STATUSES:
+            self.sent.labels(status)
+        for reason in NOTIFY_DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason)
+        for url in urls:
+            for reason in NOTIFY_FAILURES:
+                self.failed.labels(url, reason)

@@ -246,6 +246,113 @@ class Settings(BaseSettings):
             lexicon=load_lexicon(self.lexicon_file),
         )
 
+    # --- notify (Alertmanager) ---------------------------------------------------------
+    # `cxpulse notify`: reads the alerts topic and posts each alert to Alertmanager.
+    alertmanager_url: str = Field(
+        "http://127.0.0.1:9093",
+        description="Alertmanager base URL(s), comma separated: every one gets each alert "
+        "(an HA pair); an alert counts as delivered once one of them accepted it",
+    )
+    alertmanager_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="longest wait for Alertmanager to answer one request"
+    )
+    alertmanager_username: str | None = Field(
+        None, description="basic-auth user name for Alertmanager"
+    )
+    alertmanager_password: SecretStr | None = Field(
+        None, description="basic-auth password for Alertmanager (prefer the _FILE variant)"
+    )
+    alertmanager_password_file: Path | None = Field(
+        None, description="file holding the Alertmanager basic-auth password, read at startup"
+    )
+    alertmanager_bearer_token: SecretStr | None = Field(
+        None, description="bearer token for Alertmanager (prefer the _FILE variant)"
+    )
+    alertmanager_bearer_token_file: Path | None = Field(
+        None, description="file holding the Alertmanager bearer token, read at startup"
+    )
+    alertmanager_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signed Alertmanager's certificate (https URLs)"
+    )
+    notify_resend_interval_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="firing alerts are sent again this often until resolved or expired",
+    )
+    notify_firing_expiry_hours: float = Field(
+        24.0,
+        gt=0,
+        description="a firing alert with no update for this long is no longer re-sent "
+        "(Alertmanager then resolves it); older records are not sent at all",
+    )
+    notify_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="longest pause between two retries while Alertmanager is down",
+    )
+    notify_web_host: str = Field(
+        "127.0.0.1", description="bind address of cxpulse notify's /metrics, /healthz, /readyz"
+    )
+    notify_web_port: int = Field(
+        6067, ge=1, le=65535, description="port of cxpulse notify's /metrics, /healthz, /readyz"
+    )
+    grafana_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="Grafana base URL, for the dashboard link in each alert (empty: no link)",
+    )
+
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        return tuple(url.rstrip("/") for url in _split(self.alertmanager_url))
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _check_alertmanager_urls(cls, value: str) -> str:
+        urls = _split(value)
+        if not urls:
+            raise ValueError(f"{_env('alertmanager_url')} names no URL")
+        for url in urls:
+            if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+                raise ValueError(f"{_env('alertmanager_url')}: {url!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_notify_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            notify_secrets = ("alertmanager_password", "alertmanager_bearer_token")
+            for field in (*notify_secrets, "alertmanager_username", "alertmanager_ca_file"):
+                for name in (field, f"{field}_file"):  # `CXPULSE_..._FILE=` means "not set"
+                    if data.get(name) == "":
+                        data[name] = None
+            secrets.mask_in_place(data, notify_secrets)
+            for field in notify_secrets:
+                secrets.resolve_secret_file(data, field, f"{field}_file", ENV_PREFIX)
+        return data
+
+    @model_validator(mode="after")
+    def _check_notify_auth(self) -> Self:
+        problems = []
+        if self.alertmanager_bearer_token and (
+            self.alertmanager_username or self.alertmanager_password
+        ):
+            problems.append(
+                f"set {_env('alertmanager_bearer_token')} or basic auth "
+                f"({_env('alertmanager_username')}), not both"
+            )
+        if bool(self.alertmanager_username) != bool(self.alertmanager_password):
+            problems.append(
+                f"basic auth needs both {_env('alertmanager_username')} and "
+                f"{_env('alertmanager_password')} (or {_env('alertmanager_password_file')})"
+            )
+        problems.extend(_file_problems({"alertmanager_ca_file": self.alertmanager_ca_file}))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- end notify ----------------------------------------------------------------------
+
     # --- security ----------------------------------------------------------------------
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka transport: TLS (SSL), SASL login, both (SASL_SSL), none"
