@@ -36,6 +36,7 @@ from cxpulse.agents.simulate import (
     Simulation,
     SimulationConfig,
 )
+from cxpulse.agents.simulate.config import add_staffing_arguments, staffing_from_args
 from cxpulse.agents.topics import BrokerUnavailable
 
 DEFAULT_RATE = 200.0
@@ -152,7 +153,7 @@ async def produce(
     if rate is not None and rate <= 0:
         raise ValueError(f"rate must be > 0 events/s, got {rate}")
     chunk_size = UNPACED_CHUNK if rate is None else max(1, min(UNPACED_CHUNK, int(rate / 10)))
-    simulation = Simulation(config)
+    simulation = Simulation(config, settings.scoring_config())
     sink = await _open_sink(settings, output)
     started = last_report = clock()
     sent = 0
@@ -258,11 +259,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "customers take turns, each making a contact before any makes another "
         f"[default {_DEFAULTS.customer_spread}]",
     )
-    for name in ("customers", "agents", "queues"):
+    for name in ("customers", "queues"):
         default = getattr(_DEFAULTS, name)
         parser.add_argument(
             f"--{name}", type=int, default=default, help=f"number of {name} [default {default}]"
         )
+    add_staffing_arguments(parser)
 
 
 def _config_from_args(args: argparse.Namespace) -> SimulationConfig:
@@ -275,10 +277,10 @@ def _config_from_args(args: argparse.Namespace) -> SimulationConfig:
         start=start,
         customers=args.customers,
         customer_spread=args.customer_spread,
-        agents=args.agents,
         queues=args.queues,
         contacts_per_minute=args.contacts_per_minute,
         duplicate_fraction=args.duplicates,
+        **staffing_from_args(args),
     )
 
 

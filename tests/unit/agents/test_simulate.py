@@ -5,7 +5,7 @@ import asyncio
 import io
 import statistics
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cxpulse.agents.scoring.config import ScoringConfig
+from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.simulate import (
+    CHANNEL_NAMES,
     SOURCE,
+    AgentTruth,
     CustomerSpread,
+    FrictionRule,
     GroundTruth,
     Json,
     Simulation,
@@ -26,7 +31,9 @@ from cxpulse.agents.simulate import (
     generate,
     ground_truth,
 )
-from cxpulse.agents.simulate_kafka import add_arguments, produce, run
+from cxpulse.agents.simulate.catalog import ms_to_rfc3339
+from cxpulse.agents.simulate.truth import Observer
+from cxpulse.agents.simulate_kafka import _config_from_args, add_arguments, produce, run
 from cxpulse.schemas.events import EVENT_TYPES, parse_event
 
 
@@ -57,8 +64,18 @@ def default_run() -> tuple[list[Json], GroundTruth]:
 
 @pytest.fixture(scope="module")
 def big_run() -> tuple[list[Json], GroundTruth]:
-    """Enough contacts per erratic agent to measure spreads."""
-    return simulate(SimulationConfig(seed=11, count=80_000, duplicate_fraction=0.0))
+    """Enough voice contacts per erratic agent to measure spreads."""
+    return simulate(
+        SimulationConfig(
+            seed=11, count=80_000, duplicate_fraction=0.0, erratic_agents=4, erratic_on=("voice",)
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_default_run() -> tuple[list[Json], GroundTruth]:
+    """``cxpulse simulate --count 60000 --seed 3``: the run docs/scoring.md measures."""
+    return simulate(SimulationConfig(seed=3, count=60_000))
 
 
 # --- contract ----------------------------------------------------------------------------
@@ -207,8 +224,8 @@ def test_erratic_agents_swing_around_the_same_mean(
     big_run: tuple[list[Json], GroundTruth],
 ) -> None:
     events, truth = big_run
-    assert len(truth.erratic_agent_ids) == 3
-    assert len(truth.steady_agent_ids) == 37
+    assert len(truth.erratic_agent_ids) == 4
+    assert len(truth.steady_agent_ids) == len(truth.agents) - 4
     assert truth.erratic_agent_ids.isdisjoint(truth.steady_agent_ids)
     handle: dict[bool, list[float]] = defaultdict(list)
     csat: dict[bool, list[float]] = defaultdict(list)
@@ -220,7 +237,7 @@ def test_erratic_agents_swing_around_the_same_mean(
             handle[erratic].append(event["handle_seconds"])
         elif event["type"] == "feedback.received":
             csat[erratic].append(event["csat"])
-    assert min(len(csat[True]), len(csat[False])) > 150
+    assert min(len(csat[True]), len(csat[False])) > 100
     (erratic_handle, erratic_handle_sd), (steady_handle, steady_handle_sd) = (
         spread(handle[True]),
         spread(handle[False]),
@@ -263,22 +280,105 @@ def test_outage_windows_hold_the_broken_promises_and_the_failures() -> None:
     assert statistics.fmean(unresolved[True]) > statistics.fmean(unresolved[False]) + 0.3
 
 
-def test_dazzled_and_jeopardy_customers_match_the_events(
-    default_run: tuple[list[Json], GroundTruth],
-) -> None:
+def test_jeopardy_is_what_the_scorer_raises(default_run: tuple[list[Json], GroundTruth]) -> None:
+    """The truth's jeopardy transitions are the scorer's ``jeopardy`` alerts, one for one,
+    but for a repeat the alert cooldown swallows."""
     events, truth = default_run
-    dazzled: set[str] = set()
-    jeopardy: set[str] = set()
-    for event in events:
-        if event["type"] == "experience.dazzle":
-            dazzled.add(event["customer_id"])
-        elif event["type"] == "service.promise_broken" and event["customer_id"] in dazzled:
-            jeopardy.add(event["customer_id"])
-    assert truth.dazzled_customer_ids == dazzled
-    assert truth.jeopardy_customer_ids == jeopardy
-    assert len(jeopardy) >= 20
+    config = ScoringConfig()
+    customers: dict[str, CustomerState] = {}
+    alerted = set()
+    for raw in events:
+        event = parse_event(orjson.dumps(raw))
+        state, emitted = score_customer_event(customers.get(event.customer_id), event, config)
+        customers[event.customer_id] = state
+        alerted |= {(a.entity_id, a.occurred_at) for a in emitted.alerts if a.kind == "jeopardy"}
+    planted = [(j.customer_id, j.at) for j in truth.jeopardy]
+    assert len(planted) >= 20
+    assert alerted <= set(planted)
+    cooldown = timedelta(minutes=config.alert_cooldown_minutes)
+    for customer, at in set(planted) - alerted:
+        assert any(c == customer and at - cooldown < t < at for c, t in alerted)
+    causes = Counter(j.cause for j in truth.jeopardy)
+    assert causes.most_common(1)[0][0] == "promise_broken"
+    assert truth.jeopardy_customer_ids == {
+        j.customer_id for j in truth.jeopardy if j.cause == "promise_broken"
+    }
+    assert {j.customer_id for j in truth.jeopardy} <= truth.dazzled_customer_ids
     kinds = {e["kind"] for e in events if e["type"] == "experience.dazzle"}
     assert kinds == {"proactive_outreach", "goodwill", "personalised_help", "compliment"}
+
+
+def _event(kind: str, at_ms: int, event_id: str, **fields: Any) -> Json:
+    at = ms_to_rfc3339(at_ms)
+    return {"type": kind, "event_id": event_id, "customer_id": "c1", "occurred_at": at, **fields}
+
+
+@pytest.mark.parametrize(
+    ("hours_after_dazzle", "dazzles", "jeopardy"),
+    [
+        (1, 1, True),  # 1.0 decayed to 0.996: below dazzled_balance, yet still dazzled
+        (24 * 7, 1, True),  # half a dazzle left
+        (24 * 23, 1, True),  # 0.1 left, just above fade_balance
+        (24 * 24, 1, False),  # faded below fade_balance: the customer is neutral again
+        (1, 0, False),  # never dazzled
+        (24 * 30, 3, True),  # three dazzles fade later than one
+    ],
+)
+def test_a_broken_promise_is_jeopardy_only_while_still_dazzled(
+    hours_after_dazzle: int, dazzles: int, jeopardy: bool
+) -> None:
+    observer = Observer(ScoringConfig(), "rule-x", frozenset())
+    start_ms = 1_700_000_000_000
+    for i in range(dazzles):
+        observer.observe(start_ms + i, _event("experience.dazzle", start_ms + i, f"d{i}"), False)
+    broken_ms = start_ms + hours_after_dazzle * 3_600_000
+    observer.observe(broken_ms, _event("service.promise_broken", broken_ms, "b1"), False)
+    assert [(j.customer_id, j.event_id, j.cause) for j in observer.jeopardy] == (
+        [("c1", "b1", "promise_broken")] if jeopardy else []
+    )
+    assert observer.dazzled == ({"c1"} if dazzles else set())
+
+
+def test_a_resent_broken_promise_counts_once() -> None:
+    observer = Observer(ScoringConfig(), "rule-x", frozenset())
+    observer.observe(0, _event("experience.dazzle", 0, "d1"), False)
+    broken = _event("service.promise_broken", 60_000, "b1")
+    observer.observe(60_000, broken, False)
+    observer.observe(61_000, dict(broken), True)
+    assert len(observer.jeopardy) == 1
+    assert observer.duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("events", "cause"),
+    [
+        ([("feedback.received", {"csat": 1})], "dismay"),
+        ([("policy.applied", {"rule_id": "r", "effect": "blocked"})], "policy_blocked"),
+        ([("policy.applied", {"rule_id": "r", "effect": "redirected"})], None),  # -0.5: too small
+        (
+            [("interaction.started", {}), ("interaction.ended", {"outcome": "abandoned"})],
+            "abandoned",
+        ),
+        (
+            [
+                ("interaction.started", {}),
+                ("service.promise_broken", {}),
+                ("interaction.ended", {"outcome": "abandoned"}),
+            ],
+            "promise_broken",  # graded F for the promise, weighed once
+        ),
+        ([("interaction.started", {}), ("interaction.ended", {"outcome": "unresolved"})], None),
+    ],
+)
+def test_other_de_dazzles_of_a_dazzled_customer_are_jeopardy_by_their_cause(
+    events: list[tuple[str, dict[str, Any]]], cause: str | None
+) -> None:
+    observer = Observer(ScoringConfig(), "rule-x", frozenset())
+    observer.observe(0, _event("experience.dazzle", 0, "d1"), False)
+    for i, (kind, fields) in enumerate(events, start=1):
+        event = _event(kind, i * 60_000, f"e{i}", interaction_id="i1", **fields)
+        observer.observe(i * 60_000, event, False)
+    assert [j.cause for j in observer.jeopardy] == ([cause] if cause else [])
 
 
 def test_the_high_friction_rule_blocks_most(default_run: tuple[list[Json], GroundTruth]) -> None:
@@ -349,6 +449,231 @@ def test_blocked_customers_come_back(default_run: tuple[list[Json], GroundTruth]
     assert came_back > 0.3 * (came_back + len(blocked))
 
 
+# --- agents at realistic rates ---------------------------------------------------------
+
+
+def per_channel(truth: GroundTruth, part_time: bool = False) -> dict[str | None, float]:
+    """Mean contacts per hour of the agents of each channel."""
+    rates: dict[str | None, list[float]] = defaultdict(list)
+    for agent in truth.agents:
+        if agent.part_time == part_time:
+            rates[agent.channel].append(agent.per_hour)
+    return {channel: statistics.fmean(values) for channel, values in rates.items()}
+
+
+def test_agents_handle_realistic_contacts_per_hour(
+    cli_default_run: tuple[list[Json], GroundTruth],
+) -> None:
+    _, truth = cli_default_run
+    rates = per_channel(truth)
+    assert 6 <= rates["voice"] <= 10
+    assert 2 <= rates["email"] <= 4
+    config = SimulationConfig()
+    for channel, rate in rates.items():
+        assert channel is not None
+        assert rate == pytest.approx(config.agent_rate(channel), rel=0.25), channel
+    handled = sum(a.contacts for a in truth.agents)
+    assert handled == sum(
+        1
+        for e in originals(cli_default_run[0])
+        if e["type"] == "interaction.ended" and "agent_id" in e
+    )
+
+
+def test_part_time_agents_take_a_few_contacts_a_day() -> None:
+    config = SimulationConfig(count=20_000, contacts_per_minute=2.0, part_time_agents=8)
+    _, truth = simulate(config)
+    part_timers = [a for a in truth.agents if a.part_time]
+    assert len(part_timers) == 8
+    assert {a.channel for a in part_timers} == {"voice"}
+    assert truth.hours > 24
+    per_day = 24 * sum(a.contacts for a in part_timers) / len(part_timers) / truth.hours
+    assert all(a.planned_per_hour * 24 == config.part_time_contacts_per_day for a in part_timers)
+    assert per_day == pytest.approx(config.part_time_contacts_per_day, rel=0.35)
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_the_rate_scale_divides_the_work_among_more_or_fewer_agents(scale: float) -> None:
+    base = Simulation(SimulationConfig()).truth().agents
+    scaled = Simulation(SimulationConfig(agent_rate_scale=scale)).truth().agents
+
+    def voice(agents: tuple[AgentTruth, ...]) -> list[AgentTruth]:
+        return [a for a in agents if a.channel == "voice" and not a.part_time]
+
+    assert len(voice(scaled)) == pytest.approx(len(voice(base)) / scale, rel=0.1)
+    planned = statistics.fmean(a.planned_per_hour for a in voice(scaled))
+    assert planned == pytest.approx(8.0 * scale, rel=0.1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    contacts_per_minute=st.floats(0.2, 60),
+    scale=st.floats(0.05, 4),
+    queues=st.integers(1, 6),
+    part_time=st.integers(0, 8),
+)
+def test_every_queue_and_channel_is_staffed_for_its_expected_contacts(
+    contacts_per_minute: float, scale: float, queues: int, part_time: int
+) -> None:
+    config = SimulationConfig(
+        contacts_per_minute=contacts_per_minute,
+        agent_rate_scale=scale,
+        queues=queues,
+        part_time_agents=part_time,
+    )
+    agents = Simulation(config).truth().agents
+    pools: dict[tuple[str, str | None], float] = defaultdict(float)
+    for agent in agents:
+        pools[agent.queue_id, agent.channel] += agent.planned_per_hour
+    assert len(pools) == queues * len(CHANNEL_NAMES)
+    answered = sum(pools.values())
+    offered = contacts_per_minute * 60 * (1 - config.standalone_probability)
+    assert 0.85 * offered < answered <= offered  # voice, chat and video callers hang up
+    assert sum(a.part_time for a in agents) == part_time
+    assert len({a.agent_id for a in agents}) == len(agents)
+
+
+def test_erratic_agents_are_planted_at_several_volumes(
+    cli_default_run: tuple[list[Json], GroundTruth],
+) -> None:
+    _, truth = cli_default_run
+    erratic = sorted((a for a in truth.agents if a.erratic), key=lambda a: a.planned_per_hour)
+    assert [a.channel for a in erratic] == ["email", "voice", "chat"]
+    assert erratic[0].per_hour < 4
+    assert 6 < erratic[1].per_hour < 10
+    assert all(a.contacts >= 15 for a in erratic)
+    written = truth.to_json()["agents"]
+    assert {a["agent_id"]: a["channel"] for a in written if a["erratic"]} == {
+        a.agent_id: a.channel for a in erratic
+    }
+
+
+def test_part_time_agents_can_be_the_erratic_ones() -> None:
+    config = SimulationConfig(count=0, erratic_agents=2, erratic_on=("part_time", "email"))
+    agents = Simulation(config).truth().agents
+    erratic = sorted((a.part_time, a.channel) for a in agents if a.erratic)
+    assert erratic == [(False, "email"), (True, "voice")]
+
+
+def test_more_erratic_agents_than_a_channel_has_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no agent left"):
+        Simulation(SimulationConfig(erratic_agents=13, erratic_on=("sms",)))
+
+
+def test_a_fixed_roster_answers_every_channel_of_its_queue() -> None:
+    events, truth = simulate(SimulationConfig(count=5_000, agents=12))
+    assert len(truth.agents) == 12
+    assert all(a.channel is None for a in truth.agents)
+    channels: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        if event["type"] == "interaction.connected":
+            channels[event["agent_id"]].add(event["channel"])
+    assert max(len(c) for c in channels.values()) >= 4
+
+
+# --- the truth of the default simulation ---------------------------------------------------
+
+
+def test_the_default_simulation_plants_every_condition(
+    cli_default_run: tuple[list[Json], GroundTruth],
+) -> None:
+    _, truth = cli_default_run
+    assert len({a.channel for a in truth.agents if a.erratic}) == 3
+    assert len(truth.outages) >= 3
+    assert all(o.contacts > 20 and o.customers > 20 for o in truth.outages)
+    assert len(truth.jeopardy_customer_ids) >= 20
+    assert truth.competitor_spike is not None
+    assert truth.competitor_spike.mentions > 50
+    assert truth.friction_rule is not None
+    assert truth.friction_rule.rule_id == truth.high_friction_rule_id
+    assert truth.contacts > 10_000
+
+
+def test_outage_truth_counts_the_contacts_customers_and_promises_hit(
+    cli_default_run: tuple[list[Json], GroundTruth],
+) -> None:
+    events, truth = cli_default_run
+    for outage in truth.outages:
+        hit = [
+            e
+            for e in originals(events)
+            if e["type"] == "interaction.started"
+            and e["queue_id"] == outage.queue_id
+            and outage.contains(when(e))
+        ]
+        ids = {e["interaction_id"] for e in hit}
+        promises = [
+            e
+            for e in originals(events)
+            if e["type"] == "service.promise_broken" and e.get("interaction_id") in ids
+        ]
+        assert outage.contacts == len(hit)
+        assert outage.customers == len({e["customer_id"] for e in hit})
+        assert outage.broken_promises == len(promises)
+        assert all(p["service_id"] == outage.service_id for p in promises)
+
+
+def test_friction_truth_counts_the_rule_s_applications(
+    cli_default_run: tuple[list[Json], GroundTruth],
+) -> None:
+    events, truth = cli_default_run
+    effects = Counter(
+        e["effect"]
+        for e in originals(events)
+        if e["type"] == "policy.applied" and e["rule_id"] == truth.high_friction_rule_id
+    )
+    assert truth.friction_rule == FrictionRule(
+        truth.high_friction_rule_id, effects.total(), effects["blocked"], effects["redirected"]
+    )
+
+
+def test_the_truth_file_reads_back(cli_default_run: tuple[list[Json], GroundTruth]) -> None:
+    _, truth = cli_default_run
+    written = orjson.loads(orjson.dumps(truth.to_json()))
+    again = GroundTruth.from_json(written)
+    assert again.to_json() == truth.to_json()
+    assert again.outages == truth.outages
+    assert again.jeopardy == truth.jeopardy
+    assert again.hours == pytest.approx(truth.hours)
+
+
+def test_agent_flags_reach_the_config(tmp_path: Path) -> None:
+    args = parse_cli(
+        [
+            "--agent-rate",
+            "voice=6",
+            "--agent-rate",
+            "email=2.5",
+            "--agent-rate-scale",
+            "0.5",
+            "--part-time-agents",
+            "3",
+            "--part-time-per-day",
+            "4",
+            "--erratic-agents",
+            "2",
+            "--erratic-on",
+            "part_time,email",
+            "--output",
+            str(tmp_path / "events.jsonl"),
+        ]
+    )
+    config = _config_from_args(args)
+    assert config.agent_rate("voice") == 3.0
+    assert config.agent_rate("email") == 1.25
+    assert config.agent_rate("chat") == 5.0  # the default, scaled
+    assert (config.part_time_agents, config.part_time_contacts_per_day) == (3, 4.0)
+    assert (config.erratic_agents, config.erratic_on) == (2, ("part_time", "email"))
+    assert config.agents is None
+    assert _config_from_args(parse_cli(["--agents", "40"])).agents == 40
+
+
+@pytest.mark.parametrize("flag", [["--agent-rate", "voice"], ["--agent-rate", "fax=3"]])
+def test_a_bad_agent_rate_flag_is_refused(flag: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_cli(flag)
+
+
 # --- duplicates and count ----------------------------------------------------------------
 
 
@@ -405,7 +730,14 @@ def test_a_simulation_runs_once() -> None:
         ({"customers": 0}, "customers"),
         ({"customer_spread": "uniform"}, "customer_spread"),
         ({"agents": 3, "queues": 4}, "one agent per queue"),
-        ({"erratic_agents": 41}, "erratic_agents"),
+        ({"agents": 40, "erratic_agents": 41}, "erratic_agents"),
+        ({"erratic_agents": -1}, "erratic_agents"),
+        ({"erratic_on": ("fax",)}, "erratic_on"),
+        ({"erratic_on": ("part_time",), "part_time_agents": 2}, "part_time_agents"),
+        ({"agent_rates": (("voice", 0.0),)}, "agent_rates"),
+        ({"agent_rates": (("fax", 3.0),)}, "agent_rates"),
+        ({"agent_rate_scale": 0.0}, "agent_rate_scale"),
+        ({"part_time_contacts_per_day": 0.0}, "part_time_contacts_per_day"),
         ({"duplicate_fraction": 0.5}, "duplicate_fraction"),
         ({"contacts_per_minute": 0.0}, "contacts_per_minute"),
         ({"feedback_probability": 1.5}, "feedback_probability"),
