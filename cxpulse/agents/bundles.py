@@ -93,6 +93,19 @@ class Outbox:
         if timestamp is not None and (bundle.timestamp is None or timestamp < bundle.timestamp):
             bundle.timestamp = timestamp
 
+    def stamp(self, origin: Any, headers: dict[str, bytes], empty_to: Iterable[int] = ()) -> None:
+        """Give every bundle made from ``origin``'s topic partition ``headers``, and open an
+        empty one for each partition of ``empty_to`` that has none: a record that carries
+        only its headers (the lane's progress, ``publish.py``)."""
+        source = (origin.topic, origin.partition)
+        for bundle in (*self._closed, *self._open.values()):
+            if (bundle.origin.topic, bundle.origin.partition) == source:
+                bundle.headers = headers
+        for partition in empty_to:
+            group = (*source, None, partition)
+            if group not in self._open:
+                self._open[group] = _Open(origin, None, partition, headers)
+
     def drain(self) -> Iterator[Bundle]:
         """The bundles, each once; the outbox is empty afterwards."""
         closed, self._closed = self._closed + list(self._open.values()), []

@@ -9,6 +9,7 @@ from typing import Any, cast
 from cxpulse.agents.bundles import Outbox
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.redact import Redactor
+from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.transactions import TransactionalApp
 
@@ -19,12 +20,15 @@ class Pipeline:
 
     app: TransactionalApp
     settings: Settings
+    #: The scoring model's parameters, built once from the settings (lexicon read).
+    scoring: ScoringConfig
     metrics: Metrics
     redactor: Redactor
     input_topic: Any
     events_topic: Any
     summaries_topic: Any
     alerts_topic: Any
+    notices_topic: Any
     scores_topic: Any
     insights_topic: Any
     dead_letter_topic: Any

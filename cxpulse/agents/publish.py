@@ -18,22 +18,32 @@ from cxpulse.agents.routes import summary_partitions
 from cxpulse.agents.scoring.emitted import Emitted
 from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, redacted
 from cxpulse.agents.scoring.summary import MENTION
+from cxpulse.schemas.outputs import Severity
 
 LANE_HEADER = "cxpulse-lane"
+LANE_HIGH_HEADER = "cxpulse-lane-high"
 
 
-def lane_header(lane: int) -> dict[str, bytes]:
-    """Summaries carry the customer partition they came from: the entity scorer keeps a
-    watermark per lane so its windows close only when every lane has moved past them."""
-    return {LANE_HEADER: str(lane).encode()}
+def lane_header(lane: int, high_us: int | None = None) -> dict[str, bytes]:
+    """Summaries carry the customer partition (lane) they came from and the latest summary
+    time that lane has made: each partition of the entity side keeps a watermark per lane,
+    so its windows close only when every lane has moved past them (scoring/windows.py)."""
+    headers = {LANE_HEADER: str(lane).encode()}
+    if high_us is not None:
+        headers[LANE_HIGH_HEADER] = str(high_us).encode()
+    return headers
 
 
-def lane_of(headers: Any) -> int:
+def lane_of(headers: Any) -> tuple[int, int | None]:
+    """The lane of a summaries record and its high (None: a record of an older version)."""
     items = headers.items() if isinstance(headers, dict) else (headers or ())
+    lane, high = 0, None
     for name, value in items:
         if name == LANE_HEADER:
-            return int(value)
-    return 0
+            lane = int(value)
+        elif name == LANE_HIGH_HEADER:
+            high = int(value)
+    return lane, high
 
 
 async def publish(
@@ -63,9 +73,10 @@ async def publish(
     _count(pipeline, emitted)
     for raw_alert in emitted.alerts:
         alert = pipeline.redactor.alert(raw_alert)
+        notice = alert.severity is Severity.INFO
         deliveries.append(
             await pipeline.send(
-                pipeline.alerts_topic,
+                pipeline.notices_topic if notice else pipeline.alerts_topic,
                 origin=origin,
                 key=alert.entity_id.encode(),
                 value=alert.to_json(),

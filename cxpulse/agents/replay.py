@@ -2,10 +2,11 @@
 
 It is the reference the stream must match: alerts, snapshots and insights.  Events are
 scored per customer in file order, exactly as the customer agent scores them; the
-summaries are then grouped per entity and fed in ``(occurred_at, summary_id)`` order,
-each on the lane (events-topic partition) its customer has in the stream.  An entity
-closes a window only once every lane has passed it, and each lane is time-ordered, so any
-interleaving of the lanes fills every window with the same summaries
+summaries are then merged in ``(occurred_at, summary_id)`` order and each is handed, as a
+record of its customer's lane (events-topic partition) with that lane's high, to every
+partition of the entity side, through the function the entity scorer agent calls
+(``scoring/partition.py``).  A window closes only once every lane has passed it, and each
+lane is time-ordered, so any interleaving of the lanes fills and closes every window alike
 (tests/unit/agents/test_replay.py interleaves to check it).
 
 Like the stream, the replay does not flush at the end of the input: contacts still open
@@ -26,13 +27,16 @@ from cxpulse.agents.decode import Rejection, decode_event
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
-from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.emitted import Emitted
+from cxpulse.agents.scoring.entity import EntityState, summary_routes
 from cxpulse.agents.scoring.intelligence import redacted
-from cxpulse.agents.scoring.lanes import lane_for
+from cxpulse.agents.scoring.lanes import lane_for, partition_for
+from cxpulse.agents.scoring.partition import Route, entity_key, score_partition_record
 from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.agents.scoring.windows import PartitionClock
 from cxpulse.agents.settings import Settings
 from cxpulse.schemas.events import Event
-from cxpulse.schemas.outputs import Alert, EntityType, Insight, ScoreSnapshot
+from cxpulse.schemas.outputs import Alert, Insight, ScoreSnapshot, Severity
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def replay(
     events: Iterable[Event], config: ScoringConfig, *, with_snapshots: bool = True
 ) -> ReplayResult:
     customers: dict[str, CustomerState] = {}
-    routed: defaultdict[tuple[EntityType, str], list[InteractionSummary]] = defaultdict(list)
+    made: list[InteractionSummary] = []
     alerts: list[Alert] = []
     snapshots: list[ScoreSnapshot] = []
     insights: list[Insight] = []
@@ -67,27 +71,46 @@ def replay(
         insights.extend(emitted.insights)
         if with_snapshots:
             snapshots.extend(emitted.snapshots)
-        for summary in emitted.summaries:
-            summaries += 1
-            for route in summary_routes(summary):
-                routed[route].append(summary)
-    # The stream knows a summary's lane from the partition it came from; hashing each
-    # customer once keeps the replay's cost close to the stream's own.
-    lanes = {customer: lane_for(customer, config.lanes) for customer in customers}
-    for (entity_type, entity_id), entity_summaries in sorted(routed.items()):
-        entity: EntityState | None = None
-        for summary in sorted(entity_summaries, key=lambda s: s.sort_key):
-            lane = lanes[summary.customer_id]
-            entity, emitted = score_entity_summary(
-                entity, entity_type, entity_id, summary, config, lane=lane
-            )
-            alerts.extend(emitted.alerts)
-            if with_snapshots:
-                snapshots.extend(emitted.snapshots)
+        made.extend(emitted.summaries)
+    summaries = len(made)
+    for emitted in score_entities(made, customers, config):
+        alerts.extend(emitted.alerts)
+        if with_snapshots:
+            snapshots.extend(emitted.snapshots)
     alerts.sort(key=lambda a: (a.occurred_at, a.alert_id))
     return ReplayResult(
         tuple(alerts), tuple(snapshots), count, duplicates, summaries, late, tuple(insights)
     )
+
+
+def score_entities(
+    made: list[InteractionSummary], customers: Iterable[str], config: ScoringConfig
+) -> Iterator[Emitted]:
+    """The entity side over every summary made: the lanes merged in event-time order, each
+    summary a record of its lane sent to every partition (the stream tells every partition
+    how far each lane has come)."""
+    # The stream knows a summary's lane from the partition it came from; hashing each
+    # customer once keeps the replay's cost close to the stream's own.
+    lanes = {customer: lane_for(customer, config.lanes) for customer in customers}
+    partitions = config.lanes
+    homes: dict[Route, int] = {}
+    clocks = [PartitionClock() for _ in range(partitions)]
+    states: dict[str, EntityState] = {}
+    for summary in sorted(made, key=lambda s: s.sort_key):
+        routes_by_partition: defaultdict[int, list[Route]] = defaultdict(list)
+        for route in summary_routes(summary):
+            home = homes.get(route)
+            if home is None:
+                home = homes[route] = partition_for(entity_key(*route).encode(), partitions)
+            routes_by_partition[home].append(route)
+        lane = lanes[summary.customer_id]
+        for partition, clock in enumerate(clocks):
+            routed = [(summary, routes_by_partition[partition])]
+            step = score_partition_record(
+                clock, states.get, routed, config, lane=lane, lane_high_us=summary.occurred_at_us
+            )
+            states.update(step.states)
+            yield from step.emitted
 
 
 # --- command line --------------------------------------------------------------------------
@@ -97,6 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="JSONL of canonical v1 events, one per line")
     parser.add_argument(
         "--alerts", type=Path, default=None, help="write alerts as JSONL here (default: stdout)"
+    )
+    parser.add_argument(
+        "--notices",
+        type=Path,
+        default=None,
+        help="also write notices (info: the stream's notices topic) as JSONL here",
     )
     parser.add_argument(
         "--snapshots", type=Path, default=None, help="also write score snapshots as JSONL here"
@@ -152,7 +181,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             reader, settings.scoring_config(), with_snapshots=args.snapshots is not None
         )
     redactor = Redactor.from_settings(settings)
-    _write_jsonl(args.alerts, (redactor.alert(alert) for alert in result.alerts))
+    apart = settings.notices_topic != settings.alerts_topic
+    loud = [a for a in result.alerts if not (apart and a.severity is Severity.INFO)]
+    _write_jsonl(args.alerts, (redactor.alert(alert) for alert in loud))
+    if args.notices is not None:
+        notices = [a for a in result.alerts if apart and a.severity is Severity.INFO]
+        _write_jsonl(args.notices, (redactor.alert(alert) for alert in notices))
     if args.snapshots is not None:
         _write_jsonl(args.snapshots, (redactor.snapshot(s) for s in result.snapshots))
     if args.insights is not None:
@@ -160,12 +194,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             args.insights,
             (redacted(i, redactor.text, redactor.customer_id) for i in result.insights),
         )
-    kinds = Counter(alert.kind for alert in result.alerts)
+    kinds = Counter(alert.kind for alert in loud)
     by_kind = ", ".join(f"{kind}={n}" for kind, n in sorted(kinds.items())) or "none"
     print(
         f"replay: {result.events} events ({result.duplicates} duplicates, {reader.bad} bad "
         f"lines, {result.late_events} late), {result.summaries} summaries, "
-        f"{len(result.alerts)} alerts ({by_kind}), {len(result.insights)} insights",
+        f"{len(loud)} alerts ({by_kind}), {len(result.alerts) - len(loud)} notices, "
+        f"{len(result.insights)} insights",
         file=sys.stderr,
     )
     return 0

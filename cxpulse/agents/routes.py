@@ -13,24 +13,18 @@ from functools import lru_cache
 
 from cxpulse.agents.scoring.entity import summary_routes
 from cxpulse.agents.scoring.lanes import partition_for
+from cxpulse.agents.scoring.partition import Route, entity_key, parse_entity_key
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.schemas.outputs import EntityType
 
-SEPARATOR = ":"
-
-Route = tuple[EntityType, str]
-
 
 def route_key(entity_type: EntityType, entity_id: str) -> bytes:
-    return f"{entity_type.value}{SEPARATOR}{entity_id}".encode()
+    return entity_key(entity_type, entity_id).encode()
 
 
 def parse_route_key(key: bytes) -> Route:
     """Inverse of ``route_key``; raises ``ValueError`` for a key it did not make."""
-    entity_type, separator, entity_id = key.decode().partition(SEPARATOR)
-    if not separator or not entity_id:
-        raise ValueError(f"not a route key: {key!r}")
-    return EntityType(entity_type), entity_id
+    return parse_entity_key(key.decode())
 
 
 @lru_cache(maxsize=1 << 16)

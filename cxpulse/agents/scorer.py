@@ -23,13 +23,19 @@ from cxpulse.agents.bundles import Outbox, ReadRecord, forwarded_in_chunks
 from cxpulse.agents.decode import Rejection
 from cxpulse.agents.ingest import send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.publish import lane_of, publish
-from cxpulse.agents.routes import route_key, routes_in
+from cxpulse.agents.publish import lane_header, lane_of, publish
+from cxpulse.agents.routes import routes_in
+from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
-from cxpulse.agents.scoring.entity import EntityState, score_entity_summary
+from cxpulse.agents.scoring.entity import EntityState
+from cxpulse.agents.scoring.partition import score_partition_record
 from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.agents.scoring.windows import PartitionClock, window_start
 
-State = TypeVar("State", CustomerState, EntityState)
+State = TypeVar("State", CustomerState, EntityState, PartitionClock)
+
+#: The entity table's key of a summaries partition's clock (no entity key starts so).
+CLOCK_KEY = b"~clock"
 
 
 @contextmanager
@@ -80,13 +86,88 @@ class BatchState(Generic[State]):
         await self._table.delivered()
 
 
+class LaneProgress:
+    """What each lane (events partition) has told the entity side of its progress.
+
+    Every summaries record a lane sends carries the lane's high.  A partition that gets no
+    summaries from a chunk still needs to learn how far the lane has come, but only when
+    that moves a window boundary: it then gets an empty record with the headers.  This is
+    only an economy: after a restart it is empty and the next chunk tells every partition.
+    """
+
+    def __init__(self, config: ScoringConfig, partitions: int) -> None:
+        self._config = config
+        self._partitions = range(partitions)
+        self._told: dict[int, int] = {}
+        self._highs: dict[int, tuple[Any, int]] = {}
+
+    def saw(self, origin: Any, summaries: Any) -> None:
+        """Note the summaries scoring ``origin`` (an events-topic message) made."""
+        for summary in summaries:
+            lane = origin.partition
+            known = self._highs.get(lane)
+            if known is None or summary.occurred_at_us > known[1]:
+                self._highs[lane] = (origin, summary.occurred_at_us)
+
+    def stamp(self, outbox: Outbox) -> None:
+        """Stamp the chunk's summaries bundles with their lane's high; tell the partitions
+        without one when a lane moved past a window boundary.  Forgets the chunk."""
+        config = self._config
+        for lane, (origin, high) in self._highs.items():
+            boundary = window_start(high - config.allowed_lateness_us, config)
+            moved = boundary > self._told.get(lane, -1)
+            if moved:
+                self._told[lane] = boundary
+            outbox.stamp(origin, lane_header(lane, high), self._partitions if moved else ())
+        self._highs.clear()
+
+
+async def score_summaries(
+    pipeline: Pipeline,
+    record: Any,
+    states: BatchState[EntityState],
+    clocks: BatchState[PartitionClock],
+) -> list[Awaitable[Any]]:
+    """Score one summaries record on its partition (``scoring/partition.py``): load what
+    it needs, save what it changed, send what it emitted; returns the deliveries."""
+    settings = pipeline.settings
+    message = record.message
+    lane, high = lane_of(message.headers)
+    summaries = InteractionSummary.many_from_bytes(message.value)
+    if high is None:  # a record of an older version: its own summaries
+        high = max((s.occurred_at_us for s in summaries), default=0)
+    routed = [
+        (s, routes_in(s, message.key, message.partition, settings.partitions)) for s in summaries
+    ]
+    clock_key = b"%s:%d" % (CLOCK_KEY, message.partition)
+    clock = clocks.get(clock_key, record) or PartitionClock()
+
+    def load(key: str) -> EntityState | None:
+        return states.get(key.encode(), record)
+
+    step = score_partition_record(
+        clock, load, routed, pipeline.scoring, lane=lane, lane_high_us=high
+    )
+    deliveries: list[Awaitable[Any]] = []
+    unused = Outbox()  # entity scoring emits no summaries
+    for emitted in step.emitted:
+        deliveries += await publish(
+            pipeline, emitted, message, received_at=message.timestamp, summaries=unused
+        )
+    for key, state in step.states.items():
+        states.put(key.encode(), state, record)
+    clocks.put(clock_key, clock, record)
+    return deliveries
+
+
 def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
     metrics = pipeline.metrics
-    config = settings.scoring_config()
+    config = pipeline.scoring
     within = settings.batch_within_ms / 1000
     entity_within = settings.entity_batch_within_ms / 1000
     gate = pipeline.app.commit_gate
+    progress = LaneProgress(config, settings.partitions)
 
     async def score_chunk(chunk: list[ReadRecord]) -> None:
         states = BatchState(pipeline.customers, CustomerState.from_bytes)
@@ -114,7 +195,9 @@ def register(pipeline: Pipeline) -> None:
                     lane=message.partition,
                 )
                 states.put(key, state, record)
+                progress.saw(message, emitted.summaries)
                 metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+        progress.stamp(summaries)
         deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
         await states.commit(deliveries)
 
@@ -132,33 +215,11 @@ def register(pipeline: Pipeline) -> None:
         async for batch in stream.take_events(settings.batch_size, within=entity_within):
             started = time.perf_counter()
             states = BatchState(pipeline.entities, EntityState.from_bytes)
-            unused = Outbox()  # entity scoring emits no summaries
+            clocks = BatchState(pipeline.entities, PartitionClock.from_bytes)
             deliveries: list[Awaitable[Any]] = []
             async with gate.batch():
                 for record in batch:
-                    message = record.message
-                    lane = lane_of(message.headers)
-                    for summary in InteractionSummary.many_from_bytes(message.value):
-                        routes = routes_in(
-                            summary, message.key, message.partition, settings.partitions
-                        )
-                        for entity_type, entity_id in routes:
-                            key = route_key(entity_type, entity_id)
-                            state, emitted = score_entity_summary(
-                                states.get(key, record),
-                                entity_type,
-                                entity_id,
-                                summary,
-                                config,
-                                lane=lane,
-                            )
-                            deliveries += await publish(
-                                pipeline,
-                                emitted,
-                                message,
-                                received_at=message.timestamp,
-                                summaries=unused,
-                            )
-                            states.put(key, state, record)
+                    deliveries += await score_summaries(pipeline, record, states, clocks)
                 await states.commit(deliveries)
+                await clocks.commit([])
             metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)

@@ -44,7 +44,14 @@ class Settings(BaseSettings):
         "cxpulse-summaries",
         description="internal: finished interactions, one bundle per batch and partition",
     )
-    alerts_topic: str = Field("alerts", description="alerts for ops teams")
+    alerts_topic: str = Field(
+        "alerts", description="alerts: what a person should act on (warning, critical)"
+    )
+    notices_topic: str = Field(
+        "notices",
+        description="good news and context (info: dazzle moments, recoveries, a single failed "
+        "contact, a lost customer); set it to the alerts topic to get them there",
+    )
     scores_topic: str = Field("scores", description="score snapshots per entity")
     insights_topic: str = Field("insights", description="conversation intelligence")
     dead_letter_topic: str = Field("dead-letters", description="inputs that could not be used")
@@ -175,8 +182,17 @@ class Settings(BaseSettings):
     customer_min_samples: int = Field(
         5, ge=1, description="contacts a customer needs before their consistency is scored"
     )
+    repeat_failure_min: int = Field(
+        3,
+        ge=1,
+        description="a customer's failures within the report-card window (a service's outage "
+        "not counted: its incident is) that make a repeat_failure alert",
+    )
     entity_min_samples: int = Field(
-        10, ge=1, description="contacts in an agent/queue window before it can alert"
+        10,
+        ge=1,
+        description="contacts an agent's or queue's consistency score rests on: closed windows "
+        "are pooled until they hold this many",
     )
     entity_window_minutes: float = Field(
         60.0, gt=0, description="event-time window of agent, queue and service scores"
@@ -186,10 +202,11 @@ class Settings(BaseSettings):
         ge=0,
         description="event-time disorder tolerated between summaries before a window closes",
     )
-    idle_lane_hours: float = Field(
-        6.0,
+    consistency_pool_max_hours: float = Field(
+        336.0,
         ge=0,
-        description="a lane this far behind the most advanced one no longer holds windows open",
+        description="an agent's or queue's closed windows are pooled until they hold "
+        "entity_min_samples contacts; a pool this old is dropped",
     )
     burst_min_failures: int = Field(
         5, ge=1, description="failures in one queue/service window that make a burst"
@@ -441,6 +458,9 @@ class Settings(BaseSettings):
 #: Settings no longer read, and what took their place: setting one is an error, not a no-op.
 RETIRED = {
     "rocksdb_cache_mb": f"set {ENV_PREFIX}ROCKSDB_MEMORY_MB, one budget for the whole worker",
+    "idle_lane_hours": "a window now waits for every partition of the events topic, whose "
+    "progress reaches the entity scorers with every summaries record (docs/scoring.md, "
+    "section 6); unset it",
 }
 SECRET_FIELDS = ("kafka_sasl_password", "kafka_ssl_key_password", "pseudonym_key")
 UNSET_WHEN_EMPTY = (

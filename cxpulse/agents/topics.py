@@ -47,6 +47,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     names = [
         settings.input_topic,
         settings.alerts_topic,
+        *([settings.notices_topic] if settings.notices_topic != settings.alerts_topic else []),
         settings.scores_topic,
         settings.insights_topic,
         *(settings.raw_topic(source) for source in settings.enabled_adapters()),

@@ -17,6 +17,13 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+class AlertStatus(StrEnum):
+    """Where an alert's condition stands: Alertmanager, PagerDuty and CRM queues track both."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
 class EntityType(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
@@ -52,6 +59,14 @@ class Alert(Output):
     scores: dict[str, float] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
     evidence: list[str] = Field(default_factory=list, description="event ids behind the alert")
+    group_key: str = Field(
+        "",
+        description="the incident or condition the alert belongs to: every update and the "
+        "resolution of one condition share it",
+    )
+    status: AlertStatus = Field(
+        AlertStatus.FIRING, description="firing, or resolved: the condition has cleared"
+    )
 
 
 class ScoreSnapshot(Output):

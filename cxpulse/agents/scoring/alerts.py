@@ -1,8 +1,15 @@
-"""Alert policy: kinds, severities, deterministic ids and per (kind, entity) cooldown.
+"""Alert policy: kinds, severities, tiers, group keys, deterministic ids and per (kind,
+entity) cooldown.
 
 ``alert_id`` hashes what triggered the alert (kind, entity, and the triggering event id or
-the window start), never an arrival order or a wall clock: re-deriving an alert after a
-restart or in a replay gives the same id.
+the window start, and whether it resolves), never an arrival order or a wall clock:
+re-deriving an alert after a restart or in a replay gives the same id.
+
+An alert is a request for a person's time.  The kinds of ``NOTICES`` (good news and
+context) are severity ``info``: they are published apart from the alerts (the notices
+topic), which carry only what someone should act on (docs/scoring.md, "Alert kinds").
+``group_key`` names the condition an alert belongs to: every update of one incident and its
+resolution share it, so Alertmanager, PagerDuty or a CRM queue can track it.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from collections.abc import Iterable, Mapping
 
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.eventtime import from_us
-from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot, Severity
+from cxpulse.schemas.outputs import Alert, AlertStatus, EntityType, ScoreSnapshot, Severity
 
 JEOPARDY = "jeopardy"
 LOST = "lost"
 RECOVERED = "recovered"
 CORE_SERVICE_FAILURE = "core_service_failure"
+REPEAT_FAILURE = "repeat_failure"
+UNPREDICTABLE_EXPERIENCE = "unpredictable_experience"
 FAILURE_BURST = "failure_burst"
 CONSISTENCY_DROP = "consistency_drop"
 DAZZLE_MOMENT = "dazzle_moment"
@@ -27,10 +36,12 @@ RULE_FRICTION = "rule_friction"
 
 SEVERITY: dict[str, Severity] = {
     JEOPARDY: Severity.CRITICAL,
-    LOST: Severity.CRITICAL,
+    LOST: Severity.INFO,
     FAILURE_BURST: Severity.CRITICAL,
-    CORE_SERVICE_FAILURE: Severity.WARNING,
+    REPEAT_FAILURE: Severity.WARNING,
+    CORE_SERVICE_FAILURE: Severity.INFO,
     CONSISTENCY_DROP: Severity.WARNING,
+    UNPREDICTABLE_EXPERIENCE: Severity.INFO,
     RECOVERED: Severity.INFO,
     DAZZLE_MOMENT: Severity.INFO,
     COMPETITOR_SPIKE: Severity.WARNING,
@@ -38,12 +49,22 @@ SEVERITY: dict[str, Severity] = {
     RULE_FRICTION: Severity.WARNING,
 }
 
+#: Good news and context: published to the notices topic, not to the alerts.
+NOTICES = frozenset(kind for kind, severity in SEVERITY.items() if severity is Severity.INFO)
+
 ALERT_ID_HEX = 32
 
 
 def alert_id(kind: str, entity_type: EntityType, entity_id: str, trigger: str) -> str:
     material = "\x1f".join((kind, entity_type.value, entity_id, trigger)).encode()
     return hashlib.sha256(material).hexdigest()[:ALERT_ID_HEX]
+
+
+def group_key(kind: str, entity_type: EntityType, entity_id: str, since: str = "") -> str:
+    """The condition an alert belongs to; ``since`` tells apart episodes of one condition
+    (the window an incident or a drop began in)."""
+    key = f"{kind}:{entity_type.value}:{entity_id}"
+    return f"{key}@{since}" if since else key
 
 
 def cooled_down(cooldowns: dict[str, int], kind: str, at_us: int, config: ScoringConfig) -> bool:
@@ -66,10 +87,16 @@ def make_alert(
     scores: Mapping[str, float],
     thresholds: Mapping[str, float],
     evidence: Iterable[str],
+    group: str | None = None,
+    resolved: bool = False,
 ) -> Alert:
+    """``group``: the condition's group key (default: one per kind and entity).  A
+    ``resolved`` alert says the condition of ``group`` has cleared."""
     # Built from trusted values: skip validation on the hot path.
     return Alert.model_construct(
-        alert_id=alert_id(kind, entity_type, entity_id, trigger),
+        alert_id=alert_id(
+            kind, entity_type, entity_id, f"{trigger}|resolved" if resolved else trigger
+        ),
         kind=kind,
         severity=SEVERITY[kind],
         entity_type=entity_type,
@@ -79,6 +106,8 @@ def make_alert(
         scores=dict(scores),
         thresholds=dict(thresholds),
         evidence=list(evidence),
+        group_key=group or group_key(kind, entity_type, entity_id),
+        status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
     )
 
 

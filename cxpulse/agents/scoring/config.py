@@ -50,6 +50,9 @@ class ScoringConfig:
 
     # --- report card ---------------------------------------------------------------------
     report_card_window_hours: float = 720.0
+    #: A customer's failures (not counting a service's outage) within the report-card
+    #: window that make a repeat_failure alert.
+    repeat_failure_min: int = 3
     delight_min_csat: int = 5
     delight_min_nps: int = 9
     delight_max_effort: int = 3
@@ -97,15 +100,17 @@ class ScoringConfig:
     entity_min_samples: int = 10
     entity_window_minutes: float = 60.0
     allowed_lateness_minutes: float = 30.0
+    #: Closed windows pooled for an agent's or queue's consistency are dropped this old.
+    consistency_pool_max_hours: float = 336.0
     #: Time-ordered inputs an entity merges: the partitions of the events topic.
     lanes: int = 1
-    #: A lane this far behind the most advanced one no longer holds windows open.
-    idle_lane_hours: float = 6.0
 
     # --- alert policy --------------------------------------------------------------------
     alert_cooldown_minutes: float = 60.0
     burst_min_failures: int = 5
     burst_min_rate: float = 0.3
+    #: Customers an incident names (it counts the rest).
+    incident_max_customers: int = 1000
 
     # --- conversation intelligence (docs/intelligence.md) --------------------------------
     #: Loaded once at start from the ``lexicon_file`` setting; empty: no insights.
@@ -141,8 +146,10 @@ class ScoringConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {self.lanes!r}")
-        if not self.idle_lane_hours >= 0:
-            raise ValueError(f"idle_lane_hours must be >= 0, got {self.idle_lane_hours!r}")
+        if not self.consistency_pool_max_hours >= 0:
+            raise ValueError(
+                f"consistency_pool_max_hours must be >= 0, got {self.consistency_pool_max_hours!r}"
+            )
         if not 0 < self.spike_baseline_alpha <= 1:
             raise ValueError(
                 f"spike_baseline_alpha must be in (0, 1], got {self.spike_baseline_alpha!r}"
@@ -180,8 +187,8 @@ class ScoringConfig:
         return round(self.allowed_lateness_minutes * US_PER_MINUTE)
 
     @cached_property
-    def idle_lane_us(self) -> int:
-        return round(self.idle_lane_hours * US_PER_HOUR)
+    def consistency_pool_max_us(self) -> int:
+        return round(self.consistency_pool_max_hours * US_PER_HOUR)
 
     @cached_property
     def alert_cooldown_us(self) -> int:

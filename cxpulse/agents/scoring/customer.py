@@ -12,9 +12,10 @@ from typing import Any
 
 from cxpulse.agents.scoring import dazzle, friction, report_card
 from cxpulse.agents.scoring.alerts import (
-    CONSISTENCY_DROP,
     CORE_SERVICE_FAILURE,
     DAZZLE_MOMENT,
+    REPEAT_FAILURE,
+    UNPREDICTABLE_EXPERIENCE,
     cooled_down,
     make_alert,
     make_snapshot,
@@ -31,7 +32,7 @@ from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.consistency import consistency, summary_samples
 from cxpulse.agents.scoring.customer_state import CustomerState
 from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
-from cxpulse.agents.scoring.eventtime import hours_between, to_us
+from cxpulse.agents.scoring.eventtime import from_us, hours_between, to_us
 from cxpulse.agents.scoring.intelligence import read_conversation, remember_cues
 from cxpulse.agents.scoring.moments import add_decayed, decay_moments, decayed_stats
 from cxpulse.agents.scoring.summary import (
@@ -222,11 +223,51 @@ class _Step:
             state.last_a_us = self.at_us if last is None else max(last, self.at_us)
         self.changed = True
 
-    def failure(self, reason: str, what: str, weight: float, evidence: list[str]) -> None:
-        """An F: de-dazzle, and alert unless a loyalty alert already names it."""
+    def failure(
+        self,
+        reason: str,
+        what: str,
+        weight: float,
+        evidence: list[str],
+        *,
+        service_id: str | None = None,
+    ) -> None:
+        """An F: de-dazzle, and say so unless a loyalty alert already names it.
+
+        A single F is a notice (``core_service_failure``); it asks for a person when it
+        repeats: the customer's ``repeat_failure_min``-th F within the report-card window,
+        then not again within that window.  A broken promise of a service is counted by
+        that service's incident instead (``entity.py``), not here.
+        """
+        state, config = self.state, self.config
+        if service_id is None:
+            horizon = self.at_us - config.report_card_window_us
+            recent = [at for at in state.own_failures_us if at > horizon] + [self.at_us]
+            state.own_failures_us = recent[-config.repeat_failure_min :]
         if self.impulse(-weight, what) or reason not in ALERTED_FAILURES:
             return
         balance = self.balance or 0.0
+        failures = state.own_failures_us
+        last = state.cooldowns.get(REPEAT_FAILURE)
+        if (
+            service_id is None
+            and len(failures) >= config.repeat_failure_min
+            and (last is None or self.at_us - last > config.report_card_window_us)
+        ):
+            self.alert(
+                REPEAT_FAILURE,
+                f"Core service failed customer {state.customer_id} {len(failures)} times since "
+                f"{from_us(failures[0]).isoformat()}, the last: {what} (event "
+                f"{self.event_id}); dazzle balance {balance:.2f}. Call the customer back and "
+                "fix it for them.",
+                {"dazzle_balance": balance, "failures": float(len(failures))},
+                {
+                    "repeat_failure_min": float(config.repeat_failure_min),
+                    "report_card_window_hours": config.report_card_window_hours,
+                },
+                evidence,
+            )
+            return
         self.alert(
             CORE_SERVICE_FAILURE,
             f"Core service failed for customer {self.state.customer_id}: {what} "
@@ -259,7 +300,7 @@ class _Step:
         threshold = config.consistency_alert_threshold
         if previous is not None and previous >= threshold > result.score:
             self.alert(
-                CONSISTENCY_DROP,
+                UNPREDICTABLE_EXPERIENCE,
                 f"Customer {state.customer_id}'s experience became unpredictable: consistency "
                 f"{result.score:.1f} < {threshold:.0f} over {state.interactions} contacts "
                 f"(instability {result.instability:.2f}, broken service level and failures "
@@ -502,6 +543,7 @@ def _promise(step: _Step, event: Any) -> None:
         f"a broken promise ({event.promise.value}{service})",
         config.broken_promise_weight,
         [event.event_id],
+        service_id=event.service_id,
     )
 
 

@@ -34,6 +34,9 @@ class CustomerState:
     last_dazzle_event: str | None = None
     # report card
     last_f_us: int | None = None
+    #: Times of the latest failures that were not a service's broken promise, at most
+    #: ``repeat_failure_min`` of them (a repeat_failure alert counts them).
+    own_failures_us: list[int] = field(default_factory=list)
     last_a_us: int | None = None
     graded: int = 0
     # consistency

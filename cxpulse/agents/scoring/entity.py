@@ -2,14 +2,14 @@
 
 Each summary lands in the window of its ``occurred_at_us``; a window holds only commutative
 integer aggregates, so its content does not depend on the order in which summaries of
-different customers arrive.  Summaries come from ``config.lanes`` lanes (the partitions of
-the events topic), each in event-time order, interleaved in any order.  The entity keeps the
-latest time seen on each lane; a window closes, is scored and may alert, once every lane has
-reached ``window end + allowed lateness`` (or the most advanced lane is ``idle_lane_hours``
-past it, so that a lane without this entity's traffic cannot hold it open forever).  Until
-then every summary of the window can still arrive, so stream and replay fill it alike.  A
-summary for an already closed window is *late*: counted, otherwise ignored
-(docs/scoring.md, section 6).
+different customers arrive.  A window closes, is scored and may alert once the watermark
+of its summaries partition has passed it (``windows.py``); a summary for an already closed
+window is *late*: counted, otherwise ignored (docs/scoring.md, section 6).
+
+Consistency needs enough contacts to measure a spread: closed windows of an agent or queue
+are pooled until they hold ``entity_min_samples`` contacts, so a voice agent is scored
+every window or two and a part-time email agent every few days, from the same rule.  A
+pool older than ``consistency_pool_max_hours`` is dropped: its contacts are stale.
 
 Summaries are delivered at least once: a re-sent summary (same ``summary_id`` and time)
 that an open window already holds is a duplicate and has no effect.  The entity remembers
@@ -19,7 +19,8 @@ the (time, id) of the summaries in its open windows only, at most ``dedup_max_id
 Competitors (mentions in conversations) and rules (friction of ``policy.applied``) use the
 same windows; docs/intelligence.md describes what their windows score and alert on.
 
-``score_entity_summary`` takes ownership of ``state`` (updated in place and returned).
+``add_summary`` and ``close_through`` take ownership of ``state`` (updated in place and
+returned).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from cxpulse.agents.scoring.alerts import (
     FAILURE_BURST,
     RULE_FRICTION,
     cooled_down,
+    group_key,
     make_alert,
     make_snapshot,
 )
@@ -47,6 +49,7 @@ from cxpulse.agents.scoring.consistency import (
     SPREAD_METRICS,
     WHOLE_EXPERIENCE,
     Consistency,
+    Profile,
     consistency,
     summary_samples,
     update_baseline,
@@ -54,7 +57,13 @@ from cxpulse.agents.scoring.consistency import (
 from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
 from cxpulse.agents.scoring.eventtime import from_us
 from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, judge_mentions
-from cxpulse.agents.scoring.moments import FixedSums, MetricStats, add_fixed, fixed_stats
+from cxpulse.agents.scoring.moments import (
+    FixedSums,
+    MetricStats,
+    add_fixed,
+    fixed_stats,
+    merge_fixed,
+)
 from cxpulse.agents.scoring.report_card import A, F
 from cxpulse.agents.scoring.summary import (
     INTERACTION,
@@ -65,9 +74,10 @@ from cxpulse.agents.scoring.summary import (
     RULE_REPEAT,
     InteractionSummary,
 )
+from cxpulse.agents.scoring.windows import window_start
 from cxpulse.schemas.outputs import Alert, EntityType, ScoreSnapshot
 
-__all__ = ["EntityState", "score_entity_summary", "summary_routes"]
+__all__ = ["EntityState", "add_summary", "close_through", "first_due_us", "summary_routes"]
 
 #: Entities whose experience consistency is scored, and those watched for failure bursts.
 CONSISTENCY_ENTITIES = frozenset({EntityType.AGENT, EntityType.QUEUE})
@@ -91,28 +101,50 @@ class Window:
     #: The earliest (time, event id) of failures and of all summaries, bounded.
     failure_evidence: Evidence = field(default_factory=list)
     evidence: Evidence = field(default_factory=list)
+    #: The customers of the failures (queues and services: what an incident counts), sorted.
+    failed_customers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Incident:
+    """A failure burst on a queue or service, from its first burst window to its last."""
+
+    group_key: str
+    start_us: int
+    #: End of the last window that burst.
+    last_end_us: int
+    windows: int = 0
+    contacts: int = 0
+    failures: int = 0
+    #: The customers hit, sorted, at most ``incident_max_customers`` of them.
+    customers: list[str] = field(default_factory=list)
+    #: How many more were hit past that cap.
+    customers_beyond: int = 0
+    evidence: Evidence = field(default_factory=list)
 
 
 @dataclass
 class EntityState:
     entity_type: str
     entity_id: str
-    #: The latest summary time seen on each lane (0: none yet).
-    lane_high: list[int] = field(default_factory=list)
     #: Every window ending at or before this time is closed.
     closed_through_us: int = 0
     windows: list[Window] = field(default_factory=list)
     baseline: dict[str, float] = field(default_factory=dict)
     windows_closed: int = 0
     late: int = 0
-    #: Smoothed consistency (0-100) over the windows with enough contacts.
+    #: Smoothed consistency (0-100) over the pools with enough contacts.
     consistency: float | None = None
-    #: A consistency_drop was raised and the score has not recovered since.
-    below: bool = False
+    #: Closed windows not yet scored for consistency: their sums, contacts and first start.
+    pool: FixedSums = field(default_factory=dict)
+    pool_contacts: int = 0
+    pool_start_us: int | None = None
     #: Start of the last window closed (competitors: empty windows since count as zero).
     last_window_us: int | None = None
-    #: A rule_friction was raised and the rule's friction has not fallen back since.
-    friction_raised: bool = False
+    #: Conditions that fired and have not cleared (consistency_drop, rule_friction): kind
+    #: -> group key.
+    firing: dict[str, str] = field(default_factory=dict)
+    incident: Incident | None = None
     cooldowns: dict[str, int] = field(default_factory=dict)
     #: (time, summary id) of the summaries in the open windows, sorted, at most
     #: ``dedup_max_ids`` (the latest): a re-sent one is a duplicate (deduplication).
@@ -125,8 +157,15 @@ class EntityState:
     def from_bytes(cls, raw: bytes) -> EntityState:
         fields: dict[str, Any] = orjson.loads(raw)
         fields["windows"] = [_window_from_json(window) for window in fields["windows"]]
+        # States of earlier versions: per-entity lane watermarks and boolean conditions.
+        for retired in ("lane_high", "below", "friction_raised"):
+            fields.pop(retired, None)
         # States written before deduplication have no "seen".
         fields["seen"] = [tuple(item) for item in fields.get("seen", ())]
+        incident = fields.get("incident")
+        if incident is not None:
+            incident["evidence"] = [tuple(item) for item in incident["evidence"]]
+            fields["incident"] = Incident(**incident)
         return cls(**fields)
 
 
@@ -194,6 +233,10 @@ def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> 
     if failed:
         window.failures += 1
         _keep_earliest(window.failure_evidence, item, config.evidence_max)
+        customers = window.failed_customers
+        index = bisect.bisect_left(customers, summary.customer_id)
+        if index == len(customers) or customers[index] != summary.customer_id:
+            customers.insert(index, summary.customer_id)
     _keep_earliest(window.evidence, item, config.evidence_max)
     for name, value in summary_samples(summary, config):
         add_fixed(window.sums, name, value)
@@ -226,6 +269,9 @@ class _Closer:
         self.friction: list[tuple[str, float]] = []
 
     def close(self, window: Window) -> None:
+        # A window without traffic before this one ended the incident: say so first, as a
+        # watermark that passed it before this window closed did.
+        self.resolve_incident(window.start_us)
         if self.entity_type == EntityType.COMPETITOR:
             scores = self._mentions(window)
         elif self.entity_type == EntityType.RULE:
@@ -255,26 +301,48 @@ class _Closer:
         scores = self._window_scores(window, stats)
         if self.entity_type in CONSISTENCY_ENTITIES and window.interactions:
             profile = AGENT_EXPERIENCE if self.entity_type == EntityType.AGENT else WHOLE_EXPERIENCE
-            result = consistency(stats, state.baseline, config, profile)
-            scores |= {
-                "window_consistency": result.score,
-                "instability": result.instability,
-                "drift": result.drift,
-                "breach": result.breach,
-            }
-            if window.interactions >= config.entity_min_samples:
-                previous = state.consistency
-                state.consistency = (
-                    result.score
-                    if previous is None
-                    else previous + config.score_smoothing * (result.score - previous)
-                )
-                scores["consistency"] = state.consistency
-                self.consistency.append((self.entity_type, state.entity_id, state.consistency))
-                self._consistency_alert(window, result, state.consistency)
-            update_baseline(state.baseline, stats, config)
+            scores["window_consistency"] = consistency(stats, state.baseline, config, profile).score
+            scores |= self._pooled_consistency(window, profile)
         if self.entity_type in BURST_ENTITIES:
-            self._burst_alert(window)
+            self._incident(window)
+        return scores
+
+    def _pooled_consistency(self, window: Window, profile: Profile) -> dict[str, float]:
+        """Add the window to the entity's pool; score the pool once it holds enough
+        contacts (its scores), then start a new one."""
+        state, config = self.state, self.config
+        if (
+            state.pool_start_us is not None
+            and window.start_us - state.pool_start_us > config.consistency_pool_max_us
+        ):
+            state.pool, state.pool_contacts, state.pool_start_us = {}, 0, None
+        if state.pool_start_us is None:
+            state.pool_start_us = window.start_us
+        merge_fixed(state.pool, window.sums)
+        state.pool_contacts += window.interactions
+        if state.pool_contacts < config.entity_min_samples:
+            return {"pool_contacts": float(state.pool_contacts)}
+        stats = fixed_stats(state.pool)
+        result = consistency(stats, state.baseline, config, profile)
+        previous = state.consistency
+        state.consistency = (
+            result.score
+            if previous is None
+            else previous + config.score_smoothing * (result.score - previous)
+        )
+        contacts, since = state.pool_contacts, state.pool_start_us
+        state.pool, state.pool_contacts, state.pool_start_us = {}, 0, None
+        update_baseline(state.baseline, stats, config)
+        self.consistency.append((self.entity_type, state.entity_id, state.consistency))
+        scores = {
+            "consistency": state.consistency,
+            "consistency_contacts": float(contacts),
+            "pooled_consistency": result.score,
+            "instability": result.instability,
+            "drift": result.drift,
+            "breach": result.breach,
+        }
+        self._consistency_alert(window, result, contacts, since, scores)
         return scores
 
     def _mentions(self, window: Window) -> dict[str, float]:
@@ -326,9 +394,17 @@ class _Closer:
         self.friction.append((state.entity_id, result.score))
         threshold = config.rule_friction_threshold
         if result.score < threshold:
-            state.friction_raised = False
-        elif not state.friction_raised:
-            state.friction_raised = self._alert(
+            self._resolve(
+                RULE_FRICTION,
+                window,
+                reason=f"Rule {state.entity_id} no longer gets in customers' way: friction "
+                f"{result.score:.1f} < {threshold:g} in the window from "
+                f"{from_us(window.start_us).isoformat()}.",
+                scores=scores,
+                thresholds={"friction": threshold},
+            )
+        elif RULE_FRICTION not in state.firing:
+            self._alert(
                 RULE_FRICTION,
                 window,
                 reason=f"Rule {state.entity_id} gets in customers' way: friction "
@@ -344,6 +420,7 @@ class _Closer:
                     "min_samples": float(config.rule_min_samples),
                 },
                 evidence=window.failure_evidence,
+                lasting=True,
             )
         return scores
 
@@ -373,129 +450,241 @@ class _Closer:
         scores: dict[str, float],
         thresholds: dict[str, float],
         evidence: Evidence,
-    ) -> bool:
+        lasting: bool = False,
+    ) -> None:
+        """Fire ``kind`` at the end of ``window``, unless it fired within the cooldown.  A
+        ``lasting`` condition stays firing (``state.firing``) until ``_resolve``."""
+        state = self.state
         end = window.start_us + self.config.entity_window_us
-        if not cooled_down(self.state.cooldowns, kind, end, self.config):
-            return False
+        if not cooled_down(state.cooldowns, kind, end, self.config):
+            return
+        group = group_key(kind, self.entity_type, state.entity_id, from_us(end).isoformat())
+        if lasting:
+            state.firing[kind] = group
         self.alerts.append(
             make_alert(
                 kind,
                 self.entity_type,
-                self.state.entity_id,
+                state.entity_id,
                 at_us=end,
                 trigger=_window_id(window.start_us),
                 reason=reason,
                 scores=scores,
                 thresholds=thresholds,
                 evidence=[event_id for _, event_id in evidence],
+                group=group,
             )
         )
-        return True
 
-    def _consistency_alert(self, window: Window, result: Consistency, smoothed: float) -> None:
-        """Alert once when the smoothed score falls below the threshold, again only after
-        it has recovered."""
+    def _resolve(
+        self,
+        kind: str,
+        window: Window,
+        *,
+        reason: str,
+        scores: dict[str, float],
+        thresholds: dict[str, float],
+    ) -> None:
+        """Publish that the firing condition ``kind`` has cleared (nothing if none fires)."""
+        group = self.state.firing.pop(kind, None)
+        if group is None:
+            return
+        self.alerts.append(
+            make_alert(
+                kind,
+                self.entity_type,
+                self.state.entity_id,
+                at_us=window.start_us + self.config.entity_window_us,
+                trigger=_window_id(window.start_us),
+                reason=reason,
+                scores=scores,
+                thresholds=thresholds,
+                evidence=[],
+                group=group,
+                resolved=True,
+            )
+        )
+
+    def _consistency_alert(
+        self,
+        window: Window,
+        result: Consistency,
+        contacts: int,
+        since_us: int,
+        scores: dict[str, float],
+    ) -> None:
+        """Fire once when the smoothed score falls below the threshold; resolve when it
+        has recovered."""
         state, config = self.state, self.config
+        smoothed = scores["consistency"]
         threshold = config.consistency_alert_threshold
-        if smoothed >= threshold:
-            state.below = False
-            return
-        if state.below:
-            return
         name = f"{self.entity_type.value} {state.entity_id}"
-        state.below = self._alert(
+        thresholds = {
+            "consistency": threshold,
+            "min_samples": float(config.entity_min_samples),
+        }
+        if smoothed >= threshold:
+            self._resolve(
+                CONSISTENCY_DROP,
+                window,
+                reason=f"The experience delivered by {name} is predictable again: "
+                f"consistency {smoothed:.1f} >= {threshold:.0f} over the {contacts} contacts "
+                f"since {from_us(since_us).isoformat()}.",
+                scores=scores,
+                thresholds=thresholds,
+            )
+            return
+        if CONSISTENCY_DROP in state.firing:
+            return
+        self._alert(
             CONSISTENCY_DROP,
             window,
             reason=f"The experience delivered by {name} became unpredictable: consistency "
-            f"{smoothed:.1f} < {threshold:.0f} after the window from "
-            f"{from_us(window.start_us).isoformat()}, which scored {result.score:.1f} over "
-            f"{window.interactions} contacts (instability {result.instability:.2f}, drift "
-            f"from baseline {result.drift:.2f}, failures and broken service level "
-            f"{result.breach:.2f}).",
-            scores={
-                "consistency": smoothed,
-                "window_consistency": result.score,
-                "instability": result.instability,
-                "drift": result.drift,
-                "breach": result.breach,
-                "interactions": float(window.interactions),
-            },
-            thresholds={"consistency": threshold, "min_samples": float(config.entity_min_samples)},
+            f"{smoothed:.1f} < {threshold:.0f}; its {contacts} contacts since "
+            f"{from_us(since_us).isoformat()} scored {result.score:.1f} (instability "
+            f"{result.instability:.2f}, drift from baseline {result.drift:.2f}, failures and "
+            f"broken service level {result.breach:.2f}). Coach for a repeatable way of "
+            "working; look at the evidence contacts first.",
+            scores=scores,
+            thresholds=thresholds,
             evidence=window.evidence,
+            lasting=True,
         )
 
-    def _burst_alert(self, window: Window) -> None:
-        config = self.config
+    def _incident(self, window: Window) -> None:
+        """A window that bursts opens an incident or updates it (one firing record per
+        window, the counts kept current); the first window that does not burst resolves
+        it, and so does a window without traffic (``resolve_incident``)."""
+        state, config = self.state, self.config
         total = window.interactions + window.promises
         rate = window.failures / total if total else 0.0
-        if window.failures < config.burst_min_failures or rate < config.burst_min_rate:
+        bursts = window.failures >= config.burst_min_failures and rate >= config.burst_min_rate
+        incident = state.incident
+        end = window.start_us + config.entity_window_us
+        if incident is not None and not bursts:
+            self._resolve_incident(end)
+            incident = None
+        if not bursts:
             return
-        name = f"{self.entity_type.value} {self.state.entity_id}"
-        self._alert(
-            FAILURE_BURST,
-            window,
-            reason=f"Core service failures burst on {name}: {window.failures} of {total} "
-            f"({rate:.0%}) failed in the window from {from_us(window.start_us).isoformat()} "
-            f"(thresholds {config.burst_min_failures} and {config.burst_min_rate:.0%}).",
-            scores={
-                "failures": float(window.failures),
-                "total": float(total),
-                "failure_rate": rate,
-            },
-            thresholds={
-                "min_failures": float(config.burst_min_failures),
-                "min_rate": config.burst_min_rate,
-            },
-            evidence=window.failure_evidence,
+        if incident is None:
+            start = from_us(window.start_us).isoformat()
+            incident = state.incident = Incident(
+                group_key(FAILURE_BURST, self.entity_type, state.entity_id, start),
+                start_us=window.start_us,
+                last_end_us=end,
+            )
+        incident.last_end_us = end
+        incident.windows += 1
+        incident.contacts += total
+        incident.failures += window.failures
+        _count_customers(incident, window.failed_customers, config.incident_max_customers)
+        for item in window.failure_evidence:
+            _keep_earliest(incident.evidence, item, config.evidence_max)
+        name = f"{self.entity_type.value} {state.entity_id}"
+        hit = len(incident.customers) + incident.customers_beyond
+        self.alerts.append(
+            make_alert(
+                FAILURE_BURST,
+                self.entity_type,
+                state.entity_id,
+                at_us=end,
+                trigger=_window_id(window.start_us),
+                reason=f"Incident on {name} since {from_us(incident.start_us).isoformat()}: "
+                f"{incident.failures} of {incident.contacts} contacts failed, {hit} customers "
+                f"hit; in the window from {from_us(window.start_us).isoformat()} "
+                f"{window.failures} of {total} ({rate:.0%}) failed (thresholds "
+                f"{config.burst_min_failures} and {config.burst_min_rate:.0%}). Find and fix "
+                "the cause; tell the customers hit.",
+                scores={
+                    "failures": float(window.failures),
+                    "total": float(total),
+                    "failure_rate": rate,
+                    "incident_failures": float(incident.failures),
+                    "incident_contacts": float(incident.contacts),
+                    "customers_hit": float(hit),
+                    "incident_windows": float(incident.windows),
+                },
+                thresholds={
+                    "min_failures": float(config.burst_min_failures),
+                    "min_rate": config.burst_min_rate,
+                },
+                evidence=[event_id for _, event_id in incident.evidence],
+                group=incident.group_key,
+            )
         )
+
+    def resolve_incident(self, watermark_us: int) -> None:
+        """Resolve the open incident once a window after its last burst has passed."""
+        incident = self.state.incident
+        if incident is not None:
+            end = incident.last_end_us + self.config.entity_window_us
+            if end <= watermark_us:
+                self._resolve_incident(end)
+
+    def _resolve_incident(self, at_us: int) -> None:
+        incident = self.state.incident
+        assert incident is not None
+        self.state.incident = None
+        name = f"{self.entity_type.value} {self.state.entity_id}"
+        hit = len(incident.customers) + incident.customers_beyond
+        self.alerts.append(
+            make_alert(
+                FAILURE_BURST,
+                self.entity_type,
+                self.state.entity_id,
+                at_us=at_us,
+                trigger=_window_id(incident.start_us),
+                reason=f"Incident on {name} over: from {from_us(incident.start_us).isoformat()} "
+                f"to {from_us(incident.last_end_us).isoformat()}, {incident.failures} of "
+                f"{incident.contacts} contacts failed and {hit} customers were hit.",
+                scores={
+                    "incident_failures": float(incident.failures),
+                    "incident_contacts": float(incident.contacts),
+                    "customers_hit": float(hit),
+                    "incident_windows": float(incident.windows),
+                },
+                thresholds={},
+                evidence=[event_id for _, event_id in incident.evidence],
+                group=incident.group_key,
+                resolved=True,
+            )
+        )
+
+
+def _count_customers(incident: Incident, customers: list[str], limit: int) -> None:
+    known = incident.customers
+    for customer in customers:
+        index = bisect.bisect_left(known, customer)
+        if index < len(known) and known[index] == customer:
+            continue
+        if len(known) >= limit:
+            incident.customers_beyond += 1
+        else:
+            known.insert(index, customer)
 
 
 def _window_id(start_us: int) -> str:
     return f"window:{from_us(start_us).isoformat()}"
 
 
-def _watermark(lane_high: list[int], config: ScoringConfig) -> int:
-    """Event time every lane has reached, or that the most advanced lane is idle-far past.
-
-    The lanes are ``0 .. config.lanes - 1`` and any other lane that has been seen (a topic
-    with more partitions than configured)."""
-    waited = [high for lane, high in enumerate(lane_high) if high or lane < config.lanes]
-    slowest = min(waited) if len(lane_high) >= config.lanes else 0
-    return max(slowest, max(lane_high) - config.idle_lane_us)
-
-
-def _advance(state: EntityState, lane: int, at_us: int, config: ScoringConfig) -> int:
-    """Record ``at_us`` on ``lane``; the start of the first window that stays open."""
-    highs = state.lane_high
-    if len(highs) <= lane:
-        highs.extend([0] * (lane + 1 - len(highs)))
-    if at_us <= highs[lane]:
-        return state.closed_through_us
-    highs[lane] = at_us
-    width = config.entity_window_us
-    return (_watermark(highs, config) - config.allowed_lateness_us) // width * width
-
-
-def score_entity_summary(
+def add_summary(
     state: EntityState | None,
     entity_type: EntityType,
     entity_id: str,
     summary: InteractionSummary,
     config: ScoringConfig,
     *,
-    lane: int = 0,
+    closed_through_us: int = 0,
 ) -> tuple[EntityState, Emitted]:
-    """Add ``summary``, received on ``lane`` (0 <= lane; normally < ``config.lanes``), and
-    score the windows this closes.  A late summary is only counted; a duplicate of one
-    already in an open window returns the state untouched with ``DUPLICATE``."""
-    if lane < 0:
-        raise ValueError(f"lane must be >= 0, got {lane}")
+    """Add ``summary`` to its window.  A summary for a window ending at or before
+    ``closed_through_us`` (its partition's watermark) or the entity's own is late: only
+    counted.  A duplicate of one already in an open window returns the state untouched
+    with ``DUPLICATE``."""
     if state is None:
         state = EntityState(entity_type.value, entity_id)
-    width = config.entity_window_us
     at_us = summary.occurred_at_us
-    start = at_us - at_us % width
-    if start + width <= state.closed_through_us:
+    start = window_start(at_us, config)
+    if start + config.entity_window_us <= max(closed_through_us, state.closed_through_us):
         state.late += 1
         return state, Emitted(late_summaries=1)
     item = (at_us, summary.summary_id)
@@ -503,15 +692,25 @@ def score_entity_summary(
         return state, DUPLICATE
     _remember(state.seen, item, config.dedup_max_ids)
     _add(_window_for(state, start), summary, config)
-    closable = _advance(state, lane, at_us, config)
-    if closable <= state.closed_through_us:
+    return state, Emitted()
+
+
+def close_through(
+    state: EntityState, entity_type: EntityType, through_us: int, config: ScoringConfig
+) -> tuple[EntityState, Emitted]:
+    """Close and score, in order, the windows ending at or before ``through_us``."""
+    if through_us <= state.closed_through_us:
         return state, Emitted()
-    state.closed_through_us = closable
-    _forget_closed(state.seen, closable)
+    state.closed_through_us = through_us
+    _forget_closed(state.seen, through_us)
     closer = _Closer(state, entity_type, config)
     windows = state.windows
-    while windows and windows[0].start_us + width <= closable:
+    width = config.entity_window_us
+    while windows and windows[0].start_us + width <= through_us:
         closer.close(windows.pop(0))
+    closer.resolve_incident(through_us)
+    if not closer.alerts and not closer.snapshots:
+        return state, Emitted()
     return state, Emitted(
         alerts=tuple(closer.alerts),
         snapshots=tuple(closer.snapshots),
@@ -519,3 +718,12 @@ def score_entity_summary(
         rule_friction=tuple(closer.friction),
         windows_closed=len(closer.snapshots),
     )
+
+
+def first_due_us(state: EntityState, config: ScoringConfig) -> int | None:
+    """The earliest watermark at which ``close_through`` has work for this entity: the end
+    of its first open window, or of the quiet window that resolves its incident."""
+    due = [config.entity_window_us + window.start_us for window in state.windows[:1]]
+    if state.incident is not None:
+        due.append(state.incident.last_end_us + config.entity_window_us)
+    return min(due) if due else None

@@ -88,3 +88,15 @@ def fixed_stats(sums: FixedSums) -> dict[str, MetricStats]:
         variance = (count * squares - total * total) / (count * count * factor * factor)
         stats[name] = MetricStats(count, total / (count * factor), math.sqrt(max(variance, 0.0)))
     return stats
+
+
+def merge_fixed(into: FixedSums, sums: FixedSums) -> None:
+    """Add ``sums`` to ``into``: exact, as every addition of fixed-point integers is."""
+    for name, (count, total, squares) in sums.items():
+        entry = into.get(name)
+        if entry is None:
+            into[name] = [count, total, squares]
+        else:
+            entry[0] += count
+            entry[1] += total
+            entry[2] += squares

@@ -31,7 +31,7 @@ def test_route_keys_round_trip(entity_type: EntityType, entity_id: str) -> None:
 
 @pytest.mark.parametrize("key", [b"agent", b"agent:", b"planet:x"])
 def test_foreign_keys_are_refused(key: bytes) -> None:
-    with pytest.raises(ValueError, match=r"route key|not a valid"):
+    with pytest.raises(ValueError, match=r"entity key|not a valid"):
         parse_route_key(key)
 
 

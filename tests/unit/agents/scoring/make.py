@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cxpulse.agents.scoring.config import ScoringConfig
+from cxpulse.agents.scoring.emitted import Emitted
+from cxpulse.agents.scoring.entity import EntityState
+from cxpulse.agents.scoring.partition import entity_key, score_partition_record
+from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.agents.scoring.windows import PartitionClock
 from cxpulse.schemas.events import EVENT_ADAPTER, Event
+from cxpulse.schemas.outputs import EntityType
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -56,3 +63,69 @@ class Events:
                 **route,
             ),
         ]
+
+
+def merged(steps: list[Emitted]) -> Emitted:
+    """The outputs of several scoring steps as one."""
+    return Emitted(
+        alerts=tuple(a for e in steps for a in e.alerts),
+        snapshots=tuple(s for e in steps for s in e.snapshots),
+        consistency=tuple(c for e in steps for c in e.consistency),
+        rule_friction=tuple(f for e in steps for f in e.rule_friction),
+        duplicate=any(e.duplicate for e in steps),
+        late_summaries=sum(e.late_summaries for e in steps),
+        windows_closed=sum(e.windows_closed for e in steps),
+    )
+
+
+class OneEntity:
+    """A summaries partition that holds one entity: each summary is a record of its lane
+    whose high is the summary's own time (lanes in time order)."""
+
+    def __init__(self, config: ScoringConfig) -> None:
+        self.config = config
+        self.clock = PartitionClock()
+
+    def score(
+        self,
+        state: EntityState | None,
+        entity_type: EntityType,
+        entity_id: str,
+        summary: InteractionSummary,
+        *,
+        lane: int = 0,
+    ) -> tuple[EntityState, Emitted]:
+        key = entity_key(entity_type, entity_id)
+        step = score_partition_record(
+            self.clock,
+            {key: state}.get if state is not None else (lambda _: None),
+            [(summary, [(entity_type, entity_id)])],
+            self.config,
+            lane=lane,
+            lane_high_us=summary.occurred_at_us,
+        )
+        found = step.states.get(key, state)
+        assert found is not None
+        return found, merged(step.emitted)
+
+
+_ALONE: dict[int, OneEntity] = {}
+
+
+def score_alone(
+    state: EntityState | None,
+    entity_type: EntityType,
+    entity_id: str,
+    summary: InteractionSummary,
+    config: ScoringConfig,
+    *,
+    lane: int = 0,
+) -> tuple[EntityState, Emitted]:
+    """Score ``summary`` for an entity alone on its partition (``OneEntity``), going on
+    with the partition of ``state`` (a new one for None)."""
+    partition = _ALONE.pop(id(state), None) if state is not None else None
+    if partition is None:
+        partition = OneEntity(config)
+    state, emitted = partition.score(state, entity_type, entity_id, summary, lane=lane)
+    _ALONE[id(state)] = partition
+    return state, emitted

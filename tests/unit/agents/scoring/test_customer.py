@@ -215,8 +215,12 @@ def test_cooldown_holds_back_a_second_alert_of_the_same_kind() -> None:
         events += make.contact(f"i{i}", at, outcome="unresolved")
     _, emitted = run(events)
     failures = alerts(emitted, "core_service_failure")
-    # Failed repeats end at minutes 12, 32 and 77: the one at 32 is within the cooldown.
-    assert [(a.occurred_at - T0).total_seconds() / 60 for a in failures] == [12, 77]
+    repeats = alerts(emitted, "repeat_failure")
+    # Failed repeats end at minutes 12, 32 and 77: the one at 32 is within the cooldown;
+    # the one at 77 is the third F within the report-card window: a repeat_failure.
+    assert [(a.occurred_at - T0).total_seconds() / 60 for a in failures] == [12]
+    assert [(a.occurred_at - T0).total_seconds() / 60 for a in repeats] == [77]
+    assert (failures[0].severity, repeats[0].severity) == ("info", "warning")
 
 
 def test_no_consistency_score_or_alert_before_the_minimum_sample() -> None:
@@ -246,7 +250,7 @@ def test_a_customer_whose_experience_turns_chaotic_gets_one_consistency_drop() -
     _, emitted = run(events)
     scores = [score for out in emitted for _, _, score in out.consistency]
     assert scores[0] > CONFIG.consistency_alert_threshold > scores[-1]
-    (drop,) = alerts(emitted, "consistency_drop")
+    (drop,) = alerts(emitted, "unpredictable_experience")
     assert drop.scores["consistency"] < drop.thresholds["consistency"]
 
 

@@ -4,7 +4,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 import pytest
@@ -14,12 +14,14 @@ from hypothesis import strategies as st
 from cxpulse.agents.scoring.config import US_PER_MINUTE, ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
-from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.entity import EntityState, summary_routes
 from cxpulse.agents.scoring.lanes import lane_for
+from cxpulse.agents.scoring.partition import score_partition_record
 from cxpulse.agents.scoring.summary import InteractionSummary
+from cxpulse.agents.scoring.windows import PartitionClock
 from cxpulse.schemas.events import Event
 from cxpulse.schemas.outputs import EntityType
-from tests.unit.agents.scoring.make import Events
+from tests.unit.agents.scoring.make import Events, score_alone
 
 CONFIG = ScoringConfig()
 T0_US = 1_741_000_000 * 1_000_000 // 3_600_000_000 * 3_600_000_000  # on an hour boundary
@@ -68,7 +70,7 @@ def feed_lanes(
     state = None
     emitted = []
     for summary, lane in arrivals:
-        state, out = score_entity_summary(state, entity_type, "a1", summary, config, lane=lane)
+        state, out = score_alone(state, entity_type, "a1", summary, config, lane=lane)
         emitted.append(out)
     return state, emitted
 
@@ -113,7 +115,7 @@ def test_a_window_closes_only_after_its_end_plus_the_allowed_lateness() -> None:
     just_before = contact(500, 60 + CONFIG.allowed_lateness_minutes - 0.01)
     state, emitted = feed([*steady(12), just_before])
     assert all(out.windows_closed == 0 for out in emitted)
-    state, out = score_entity_summary(state, AGENT, "a1", CLOSER, CONFIG)
+    state, out = score_alone(state, AGENT, "a1", CLOSER, CONFIG)
     assert out.windows_closed == 1
     (snapshot,) = out.snapshots
     assert snapshot.scores["interactions"] == 12
@@ -125,7 +127,7 @@ def test_a_summary_for_a_closed_window_is_late_and_ignored() -> None:
     state, _ = feed([*steady(12), CLOSER])
     assert state is not None
     before = state.to_bytes()
-    state, out = score_entity_summary(state, AGENT, "a1", contact(999, 30), CONFIG)
+    state, out = score_alone(state, AGENT, "a1", contact(999, 30), CONFIG)
     assert out == Emitted(late_summaries=1)
     assert state.late == 1
     state.late = 0
@@ -177,15 +179,28 @@ def test_agents_do_not_raise_failure_bursts() -> None:
     assert "failure_burst" not in kinds(feed([*failures, CLOSER], AGENT)[1])
 
 
-def test_cooldown_spans_windows() -> None:
-    config = ScoringConfig(alert_cooldown_minutes=120)
+def test_an_incident_spans_bursting_windows_under_one_group_key_then_resolves() -> None:
     first = [contact(i, i, grade="F") for i in range(6)]
     second = [contact(100 + i, 60 + i, grade="F") for i in range(6)]
-    third = [contact(200 + i, 120 + i, grade="F") for i in range(6)]
+    quiet = [contact(200 + i, 120 + i) for i in range(6)]
     closer = contact(999, 180 + CONFIG.allowed_lateness_minutes)
-    _, emitted = feed([*first, *second, *third, closer], QUEUE, config)
+    _, emitted = feed([*first, *second, *quiet, closer], QUEUE)
     bursts = [a for out in emitted for a in out.alerts if a.kind == "failure_burst"]
-    assert [a.occurred_at.hour - bursts[0].occurred_at.hour for a in bursts] == [0, 2]
+    assert [a.status for a in bursts] == ["firing", "firing", "resolved"]
+    assert len({a.group_key for a in bursts}) == 1
+    assert len({a.alert_id for a in bursts}) == 3
+    assert [a.scores["incident_failures"] for a in bursts] == [6, 12, 12]
+    assert bursts[-1].occurred_at == bursts[0].occurred_at + timedelta(hours=2)
+
+
+def test_an_incident_resolves_once_the_watermark_passes_a_window_without_traffic() -> None:
+    failures = [contact(i, i, grade="F") for i in range(6)]
+    late_traffic = contact(999, 240)  # nothing in 60-120: that window passed quietly
+    _, emitted = feed([*failures, late_traffic], QUEUE)
+    bursts = [a for out in emitted for a in out.alerts if a.kind == "failure_burst"]
+    assert [a.status for a in bursts] == ["firing", "resolved"]
+    assert bursts[1].occurred_at - bursts[0].occurred_at == timedelta(hours=1)
+    assert bursts[1].scores["customers_hit"] == len({s.customer_id for s in failures})
 
 
 draw = st.tuples(
@@ -233,7 +248,7 @@ def test_entity_state_round_trips_through_bytes(
     for i, (minute, handle, csat, grade) in enumerate(draws):
         summary = contact(i, minute * 3, handle=handle, csat=csat, grade=grade)
         lane = rnd.randrange(config.lanes)
-        state, _ = score_entity_summary(state, QUEUE, "q1", summary, config, lane=lane)
+        state, _ = score_alone(state, QUEUE, "q1", summary, config, lane=lane)
         restored = EntityState.from_bytes(state.to_bytes())
         assert restored == state
 
@@ -265,37 +280,58 @@ def test_a_window_stays_open_while_one_lane_lags_and_closes_when_all_have_passed
     state, emitted = feed_lanes(ahead, config=TWO_LANES)
     assert sum(out.windows_closed for out in emitted) == 0
     # lane 1 is still in the first window: its contact belongs there, not late
-    state, out = score_entity_summary(state, AGENT, "a1", contact(600, 40), TWO_LANES, lane=1)
+    state, out = score_alone(state, AGENT, "a1", contact(600, 40), TWO_LANES, lane=1)
     assert out == Emitted()
-    state, out = score_entity_summary(
+    state, out = score_alone(
         state, AGENT, "a1", contact(601, END_PLUS_LATENESS - 0.01), TWO_LANES, lane=1
     )
     assert out.windows_closed == 0
-    state, out = score_entity_summary(
-        state, AGENT, "a1", contact(602, END_PLUS_LATENESS), TWO_LANES, lane=1
-    )
+    state, out = score_alone(state, AGENT, "a1", contact(602, END_PLUS_LATENESS), TWO_LANES, lane=1)
     assert [s.scores["interactions"] for s in out.snapshots] == [13]
     assert state.late == 0
 
 
-def test_a_lane_that_never_carries_the_entity_does_not_hold_windows_forever() -> None:
-    idle = TWO_LANES.idle_lane_hours * 60
+def test_a_lane_that_has_not_reported_holds_every_window_however_far_the_others_are() -> None:
+    # A crash and a catch-up can run one lane days ahead: no window may close early, or the
+    # lagging lane's summaries would be late in the stream and counted in the replay.
     state, emitted = feed_lanes(
-        [
-            *((summary, 0) for summary in steady(12)),
-            (contact(500, END_PLUS_LATENESS + idle - 1), 0),
-        ],
+        [*((summary, 0) for summary in steady(12)), (contact(500, 14 * 24 * 60), 0)],
         config=TWO_LANES,
     )
     assert sum(out.windows_closed for out in emitted) == 0
-    state, out = score_entity_summary(
-        state, AGENT, "a1", contact(501, END_PLUS_LATENESS + idle), TWO_LANES, lane=0
+    state, out = score_alone(state, AGENT, "a1", contact(502, 30), TWO_LANES, lane=1)
+    assert out == Emitted()
+    assert state.late == 0
+    state, out = score_alone(state, AGENT, "a1", contact(503, END_PLUS_LATENESS), TWO_LANES, lane=1)
+    assert [s.scores["interactions"] for s in out.snapshots] == [13]
+
+
+def test_a_partition_clock_closes_a_quiet_entity_by_the_traffic_of_others() -> None:
+    clock = PartitionClock()
+    states: dict[str, EntityState] = {}
+    for summary in steady(12):
+        step = score_partition_record(
+            clock,
+            states.get,
+            [(summary, [(AGENT, "quiet")])],
+            CONFIG,
+            lane=0,
+            lane_high_us=summary.occurred_at_us,
+        )
+        states.update(step.states)
+    assert clock.open == {"agent:quiet": T0_US + 60 * US_PER_MINUTE}
+    busy = contact(900, END_PLUS_LATENESS)
+    step = score_partition_record(
+        clock,
+        states.get,
+        [(busy, [(AGENT, "busy")])],
+        CONFIG,
+        lane=0,
+        lane_high_us=busy.occurred_at_us,
     )
-    assert [s.scores["interactions"] for s in out.snapshots] == [12]
-    # a lane that lagged by more than the idle time: its summary for that window is late
-    state, out = score_entity_summary(state, AGENT, "a1", contact(502, 30), TWO_LANES, lane=1)
-    assert out == Emitted(late_summaries=1)
-    assert state.late == 1
+    closed = [s for out in step.emitted for s in out.snapshots if s.entity_id == "quiet"]
+    assert [s.scores["interactions"] for s in closed] == [12]
+    assert "agent:quiet" not in clock.open
 
 
 def test_a_lane_beyond_the_configured_ones_is_waited_for_too() -> None:
@@ -304,21 +340,21 @@ def test_a_lane_beyond_the_configured_ones_is_waited_for_too() -> None:
     state, emitted = feed_lanes(pairs, config=TWO_LANES)
     assert sum(out.windows_closed for out in emitted) == 0
     assert state is not None
-    assert len(state.lane_high) == 6
-    _, out = score_entity_summary(
-        state, AGENT, "a1", contact(800, END_PLUS_LATENESS), TWO_LANES, lane=5
-    )
+    _, out = score_alone(state, AGENT, "a1", contact(800, END_PLUS_LATENESS), TWO_LANES, lane=5)
     assert out.windows_closed == 1
 
 
 def test_a_negative_lane_is_refused() -> None:
     with pytest.raises(ValueError, match="lane must be >= 0"):
-        score_entity_summary(None, AGENT, "a1", contact(1, 1), CONFIG, lane=-1)
+        score_alone(None, AGENT, "a1", contact(1, 1), CONFIG, lane=-1)
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"lanes": 0}, "lanes must be >= 1"), ({"idle_lane_hours": -1.0}, "idle_lane_hours")],
+    [
+        ({"lanes": 0}, "lanes must be >= 1"),
+        ({"consistency_pool_max_hours": -1.0}, "consistency_pool_max_hours"),
+    ],
 )
 def test_lane_parameters_are_validated(changes: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -420,7 +456,7 @@ def test_a_resent_summary_is_a_duplicate_while_its_window_is_open(
     state, _ = feed_lanes([(contact(1, 10), 0), *before_copy], config=TWO_LANES)
     assert state is not None
     before = state.to_bytes()
-    state, out = score_entity_summary(state, AGENT, "a1", copy_of(copy), TWO_LANES, lane=copy_lane)
+    state, out = score_alone(state, AGENT, "a1", copy_of(copy), TWO_LANES, lane=copy_lane)
     assert out == expected
     if expected == DUPLICATE:
         assert state.to_bytes() == before  # no effect at all
@@ -492,7 +528,7 @@ def score_all(
     state = None
     emitted = []
     for summary, lane in arrivals:
-        state, out = score_entity_summary(state, *route, summary, config, lane=lane)
+        state, out = score_alone(state, *route, summary, config, lane=lane)
         emitted.append(out)
     return state, emitted
 
@@ -507,11 +543,11 @@ def test_resent_summaries_anywhere_change_nothing(
     rnd: random.Random,
 ) -> None:
     config = replace(ONCE_CONFIG, lanes=lane_count)
-    closer = contact(99_999, 900)  # past the idle-lane time: every window closes
+    closers = [(contact(99_990 + lane, 900), lane) for lane in range(lane_count)]
     closed = 0
     for route, arrivals in realistic_arrivals(draws, config).items():
         lanes = [[pair for pair in arrivals if pair[1] == lane] for lane in range(lane_count)]
-        once = [*interleave_lanes(lanes, rnd), (closer, 0)]
+        once = [*interleave_lanes(lanes, rnd), *closers]
         # a random subsequence of the summaries comes again, each anywhere after its original
         resent = sorted(rnd.sample(range(len(once)), rnd.randint(1, len(once))))
         twice: list[tuple[InteractionSummary, int, bool]] = [(s, lane, False) for s, lane in once]
@@ -525,7 +561,7 @@ def test_resent_summaries_anywhere_change_nothing(
         late_copies = 0
         for summary, lane, is_copy in twice:
             before = state_twice.to_bytes() if state_twice is not None else None
-            state_twice, out = score_entity_summary(state_twice, *route, summary, config, lane=lane)
+            state_twice, out = score_alone(state_twice, *route, summary, config, lane=lane)
             if not is_copy:
                 out_twice.append(out)
                 continue
@@ -551,13 +587,12 @@ def test_the_remembered_ids_are_the_latest_of_the_open_windows_up_to_the_cap(
 ) -> None:
     config = ScoringConfig(lanes=lanes, dedup_max_ids=cap)
     # 12 hours at 50 contacts an hour, all on lane 0.  One lane: the open windows hold the
-    # last 30 to 90 minutes.  Two lanes: the idle lane 1 holds them open for
-    # idle_lane_hours, longer than the default cap lasts.
+    # last 30 to 90 minutes.  Two lanes: lane 1 never reports and holds them all open.
     busy = [contact(i, i * 60 / 50) for i in range(12 * 50)]
     state: EntityState | None = None
     longest = 0
     for fed, summary in enumerate(busy, start=1):
-        state, out = score_entity_summary(state, AGENT, "a1", summary, config)
+        state, out = score_alone(state, AGENT, "a1", summary, config)
         assert not out.duplicate
         assert len(state.seen) <= cap
         open_ids = [
@@ -568,7 +603,7 @@ def test_the_remembered_ids_are_the_latest_of_the_open_windows_up_to_the_cap(
         assert state.seen == sorted(open_ids)[-cap:]
         longest = max(longest, len(state.seen))
     assert state is not None
-    assert state.windows_closed > 0
+    assert (state.windows_closed > 0) == (lanes == 1)  # lane 1 never reports
     if cap < 50 or lanes == 2:
         assert longest == cap
     else:
@@ -594,11 +629,15 @@ def test_a_state_written_before_deduplication_loads_and_goes_on_scoring() -> Non
     state = EntityState.from_bytes(OLD_STATE)
     assert state.seen == []
     assert state.windows[0].evidence == [(T0_US + 95 * US_PER_MINUTE, "e3")]
-    assert orjson.loads(state.to_bytes()) == {**orjson.loads(OLD_STATE), "seen": []}
+    retired = ("lane_high", "below", "friction_raised")
+    kept = {k: v for k, v in orjson.loads(OLD_STATE).items() if k not in retired}
+    kept["windows"] = [{**w, "failed_customers": []} for w in kept["windows"]]
+    new = {"seen": [], "pool": {}, "pool_contacts": 0, "pool_start_us": None, "firing": {}}
+    assert orjson.loads(state.to_bytes()) == {**kept, **new, "incident": None}
     assert EntityState.from_bytes(state.to_bytes()) == state
-    state, out = score_entity_summary(state, AGENT, "a1", contact(4, 100), CONFIG)
+    state, out = score_alone(state, AGENT, "a1", contact(4, 100), CONFIG)
     assert out == Emitted()
     assert state.seen == [(T0_US + 100 * US_PER_MINUTE, "e4/i4")]
-    state, out = score_entity_summary(state, AGENT, "a1", contact(4, 100), CONFIG)
+    state, out = score_alone(state, AGENT, "a1", contact(4, 100), CONFIG)
     assert out == DUPLICATE
     assert state.windows[0].interactions == 2

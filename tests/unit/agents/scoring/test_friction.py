@@ -7,12 +7,12 @@ import pytest
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import score_customer_event
 from cxpulse.agents.scoring.customer_state import CustomerState
-from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.entity import EntityState, summary_routes
 from cxpulse.agents.scoring.friction import friction
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.schemas.events import Event
 from cxpulse.schemas.outputs import Alert, EntityType
-from tests.unit.agents.scoring.make import Events
+from tests.unit.agents.scoring.make import Events, score_alone
 
 CONFIG = replace(ScoringConfig(), lanes=1, allowed_lateness_minutes=0)
 
@@ -103,7 +103,7 @@ def run_rule(summaries: list[InteractionSummary]) -> tuple[list[Alert], list[tup
     alerts: list[Alert] = []
     frictions: list[tuple[str, float]] = []
     for summary in summaries:
-        state, emitted = score_entity_summary(state, EntityType.RULE, "rule-x", summary, CONFIG)
+        state, emitted = score_alone(state, EntityType.RULE, "rule-x", summary, CONFIG)
         alerts.extend(emitted.alerts)
         frictions.extend(emitted.rule_friction)
     return alerts, frictions

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.scoring.customer import score_customer_event
 from cxpulse.agents.scoring.customer_state import CustomerState
-from cxpulse.agents.scoring.entity import EntityState, score_entity_summary, summary_routes
+from cxpulse.agents.scoring.entity import EntityState, summary_routes
 from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, judge_mentions, redacted
 from cxpulse.agents.scoring.lexicon import (
     LexiconError,
@@ -23,7 +23,7 @@ from cxpulse.agents.scoring.lexicon import (
 )
 from cxpulse.agents.scoring.summary import MENTION, InteractionSummary
 from cxpulse.schemas.outputs import Alert, EntityType
-from tests.unit.agents.scoring.make import Events
+from tests.unit.agents.scoring.make import Events, score_alone
 
 REPO = Path(__file__).resolve().parents[4]
 LEXICON = parse_lexicon(
@@ -255,9 +255,7 @@ def test_a_competitor_spike_alerts_with_numbers_and_evidence_in_any_order() -> N
         state: EntityState | None = None
         alerts: list[Alert] = []
         for summary in shuffled:
-            state, emitted = score_entity_summary(
-                state, EntityType.COMPETITOR, "Telvia", summary, config
-            )
+            state, emitted = score_alone(state, EntityType.COMPETITOR, "Telvia", summary, config)
             alerts.extend(emitted.alerts)
         results.append(alerts)
     assert results[0] == results[1]
