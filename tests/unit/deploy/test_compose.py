@@ -1,8 +1,9 @@
 """docker-compose.yml and deploy/Dockerfile, checked without a Docker engine.
 
 Structure and references: dependencies wait on real health, mounted files exist, the worker
-scales, settings are real ``Settings`` fields, images are pinned, and only Grafana and
-Prometheus are published, on loopback.
+scales, settings are real ``Settings`` fields, images are pinned, alerts flow from the
+`notify` service and Prometheus to the `alertmanager` service, and only Grafana, Prometheus
+and Alertmanager are published, on loopback.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-PUBLISHED = {"grafana": ("127.0.0.1", 3000, 3000), "prometheus": ("127.0.0.1", 9090, 9090)}
+PUBLISHED = {
+    "grafana": ("127.0.0.1", 3000, 3000),
+    "prometheus": ("127.0.0.1", 9090, 9090),
+    "alertmanager": ("127.0.0.1", 9093, 9093),
+}
 SHARED_SETTINGS = re.compile(r"CXPULSE_(KAFKA_BOOTSTRAP|APP_ID|PARTITIONS|\w+_TOPIC)")
 
 
@@ -157,7 +162,7 @@ def test_worker_can_be_scaled() -> None:
     assert port in worker["expose"]
 
 
-def test_only_grafana_and_prometheus_are_published_on_loopback() -> None:
+def test_only_grafana_prometheus_and_alertmanager_are_published_on_loopback() -> None:
     published = {}
     for name, service in SERVICES.items():
         for entry in service.get("ports", []):
@@ -220,6 +225,53 @@ def test_prometheus_reads_the_compose_config_and_scrapes_the_worker_port() -> No
             assert str(dns["port"]) == cxpulse_env(service)["CXPULSE_WEB_PORT"]
     listen_port = flag(prometheus["command"], "web.listen-address").rpartition(":")[2]
     assert int(listen_port) == PUBLISHED["prometheus"][2]
+
+
+def test_alertmanager_reads_the_shipped_config_and_listens_on_its_published_port() -> None:
+    alertmanager = SERVICES["alertmanager"]
+    command = alertmanager["command"]
+    config_path = host_path(alertmanager, flag(command, "config.file"))
+    assert config_path == REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+    listen_port = flag(command, "web.listen-address").rpartition(":")[2]
+    assert int(listen_port) == PUBLISHED["alertmanager"][2]
+    assert flag(command, "cluster.listen-address") == "", "one instance: no cluster"
+    storage = flag(command, "storage.path")
+    assert any(
+        target == storage and not source.startswith(".") for source, target in mounts(alertmanager)
+    ), "silences and the notification log must outlive the container"
+
+
+def test_notify_posts_to_the_alertmanager_service_and_waits_for_it() -> None:
+    notify = SERVICES["notify"]
+    assert notify["command"] == ["cxpulse", "notify"]
+    settings = as_settings(cxpulse_env("notify"))
+    (url,) = settings.alertmanager_urls()
+    parts = urlsplit(url)
+    assert parts.hostname == "alertmanager"
+    listen_port = flag(SERVICES["alertmanager"]["command"], "web.listen-address").rpartition(":")[2]
+    assert parts.port == int(listen_port)
+    assert notify["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+    assert settings.notify_web_host == "0.0.0.0"
+    assert str(settings.notify_web_port) in notify["expose"]
+    assert f"127.0.0.1:{settings.notify_web_port}/healthz" in " ".join(
+        notify["healthcheck"]["test"]
+    )
+    assert urlsplit(settings.grafana_url).port == PUBLISHED["grafana"][1]
+
+
+def test_prometheus_sends_its_alerts_to_the_alertmanager_service() -> None:
+    prometheus = SERVICES["prometheus"]
+    config = yaml.safe_load(
+        host_path(prometheus, flag(prometheus["command"], "config.file")).read_text()
+    )
+    targets = [
+        target
+        for manager in config["alerting"]["alertmanagers"]
+        for static in manager["static_configs"]
+        for target in static["targets"]
+    ]
+    listen_port = flag(SERVICES["alertmanager"]["command"], "web.listen-address").rpartition(":")[2]
+    assert targets == [f"alertmanager:{listen_port}"]
 
 
 def test_grafana_provisioning_points_at_compose_files() -> None:
