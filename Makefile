@@ -13,7 +13,7 @@ export KAFKA_PORT
 # Reinstalled only when pyproject.toml changes.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install kafka-start kafka-stop kafka-status test test-unit test-integration lint demo bench
+.PHONY: help install kafka-start kafka-stop kafka-status test-prereqs test test-unit test-integration lint demo bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,14 +37,17 @@ kafka-stop: ## stop the local Kafka broker
 kafka-status: ## tell whether the local Kafka broker is running
 	@$(KAFKA) status
 
-test: install ## unit tests, then integration tests on a real broker (started and stopped if needed)
+test-prereqs: ## install Prometheus and Alertmanager if missing (apt-get, as root), or say what to install
+	@deploy/test-prereqs.sh
+
+test: test-prereqs install ## unit tests, then integration tests on a real broker (started and stopped if needed)
 	$(BIN)/pytest -m "not integration" tests/unit $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-integration
 
 test-unit: install ## unit tests only, no broker
 	$(BIN)/pytest -m "not integration" tests/unit $(PYTEST_ARGS)
 
-test-integration: install ## integration tests; uses the broker on $KAFKA_PORT or starts one for the run
+test-integration: test-prereqs install ## integration tests; uses the broker on $KAFKA_PORT or starts one for the run
 	$(KAFKA) run env CXPULSE_KAFKA_BOOTSTRAP=127.0.0.1:$(KAFKA_PORT) \
 		$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
