@@ -59,7 +59,7 @@ ERRATIC, OUTAGE, JEOPARDY_BROKEN, JEOPARDY_OTHER, SPIKE, FRICTION = DETECTORS
 JEOPARDY_KIND = "jeopardy"
 LOUD = frozenset({"warning", "critical"})
 FIRING = "firing"
-#: Erratic agents by contacts an hour: (label, lowest rate).
+#: Erratic agents by the contacts an hour they are planned to handle: (label, lowest rate).
 BANDS: tuple[tuple[str, float], ...] = (
     (">= 5 contacts/h", 5.0),
     ("1-5 contacts/h", 1.0),
@@ -145,7 +145,7 @@ def planted_from_truth(truth: GroundTruth) -> list[Planted]:
             frozenset({("agent", agent.agent_id)}),
             start,
             None,
-            band_of(agent.per_hour),
+            band_of(agent.planned_per_hour),
             negative=not agent.erratic,
         )
         for agent in truth.agents
