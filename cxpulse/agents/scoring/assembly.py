@@ -40,6 +40,9 @@ class OpenInteraction:
     nps: int | None = None
     effort: int | None = None
     broken_promise: str | None = None
+    #: The service whose broken promise is behind the contact: one that broke during it, or
+    #: during the unfinished contact it repeats.
+    broken_service: str | None = None
     dazzle: str | None = None
     policy_blocked: bool = False
     #: Rules that blocked or redirected the customer in this contact.
@@ -180,6 +183,7 @@ def summarise(
         channel=record.channel,
         queue_id=record.queue_id,
         agent_id=record.agent_id,
+        service_id=record.broken_service,
         outcome=outcome,
         wait_seconds=record.wait,
         handle_seconds=record.handle,

@@ -37,6 +37,7 @@ from cxpulse.agents.scoring.intelligence import read_conversation, remember_cues
 from cxpulse.agents.scoring.moments import add_decayed, decay_moments, decayed_stats
 from cxpulse.agents.scoring.summary import (
     FOLLOWUP,
+    HELD,
     PROMISE,
     RULE,
     RULE_DEDAZZLE,
@@ -231,13 +232,17 @@ class _Step:
         evidence: list[str],
         *,
         service_id: str | None = None,
+        queue_id: str | None = None,
     ) -> None:
         """An F: de-dazzle, and say so unless a loyalty alert already names it.
 
         A single F is a notice (``core_service_failure``); it asks for a person when it
         repeats: the customer's ``repeat_failure_min``-th F within the report-card window,
         then not again within that window.  A broken promise of a service is counted by
-        that service's incident instead (``entity.py``), not here.
+        that service's incident instead (``entity.py``), not here.  A repeat on a queue is
+        handed to the queue (``HELD``): its window publishes it, or folds it into the
+        queue's incident if that window burst, so an outage does not page once per
+        customer who called twice.
         """
         state, config = self.state, self.config
         if service_id is None:
@@ -254,7 +259,7 @@ class _Step:
             and len(failures) >= config.repeat_failure_min
             and (last is None or self.at_us - last > config.report_card_window_us)
         ):
-            self.alert(
+            fired = self.alert(
                 REPEAT_FAILURE,
                 f"Core service failed customer {state.customer_id} {len(failures)} times since "
                 f"{from_us(failures[0]).isoformat()}, the last: {what} (event "
@@ -267,6 +272,8 @@ class _Step:
                 },
                 evidence,
             )
+            if fired and queue_id is not None:
+                self.hold_for_queue(self.alerts.pop(), queue_id)
             return
         self.alert(
             CORE_SERVICE_FAILURE,
@@ -275,6 +282,20 @@ class _Step:
             {"dazzle_balance": balance},
             {},
             evidence,
+        )
+
+    def hold_for_queue(self, alert: Alert, queue_id: str) -> None:
+        """Hand ``alert`` to the queue's window instead of publishing it (``failure``)."""
+        self.summaries.append(
+            InteractionSummary(
+                summary_id=f"{self.event_id}/held",
+                kind=HELD,
+                event_id=self.event_id,
+                customer_id=self.state.customer_id,
+                occurred_at_us=self.at_us,
+                queue_id=queue_id,
+                held_alert=alert.to_json().decode(),
+            )
         )
 
     # --- consistency ------------------------------------------------------------------------
@@ -330,6 +351,7 @@ def _open(step: _Step, interaction_id: str) -> OpenInteraction:
     since = state.unfinished_us
     if since is not None and 0 <= step.at_us - since <= config.repeat_window_us:
         record.repeat = True
+        record.broken_service = state.unfinished_service
         if state.unfinished_event is not None:
             add_evidence(record, state.unfinished_event, config)
     state.open[interaction_id] = record
@@ -365,8 +387,9 @@ def _finish(step: _Step, record: OpenInteraction, outcome: str | None) -> None:
     )
     if summary.outcome in report_card.UNFINISHED_OUTCOMES:
         state.unfinished_us, state.unfinished_event = step.at_us, step.event_id
+        state.unfinished_service = record.broken_service
     elif summary.outcome == "resolved":
-        state.unfinished_us = state.unfinished_event = None
+        state.unfinished_us = state.unfinished_event = state.unfinished_service = None
     state.interactions += 1
     step.summaries.append(summary)
     step.grades.append(grade)
@@ -386,6 +409,8 @@ def _finish(step: _Step, record: OpenInteraction, outcome: str | None) -> None:
             f"contact {record.interaction_id} was {summary.grade_reason}",
             config.failure_weight,
             list(summary.evidence),
+            service_id=summary.service_id,
+            queue_id=summary.queue_id,
         )
     step.experience(summary)
 
@@ -516,6 +541,7 @@ def _promise(step: _Step, event: Any) -> None:
         add_evidence(record, event.event_id, config)
         if not kept:
             record.broken_promise = event.event_id
+            record.broken_service = event.service_id
     step.summaries.append(
         InteractionSummary(
             summary_id=f"{event.event_id}/promise",
@@ -544,6 +570,7 @@ def _promise(step: _Step, event: Any) -> None:
         config.broken_promise_weight,
         [event.event_id],
         service_id=event.service_id,
+        queue_id=event.queue_id,
     )
 
 

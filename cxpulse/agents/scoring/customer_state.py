@@ -27,6 +27,9 @@ class CustomerState:
     #: Last contact that ended unresolved or abandoned (for repeat contacts).
     unfinished_us: int | None = None
     unfinished_event: str | None = None
+    #: The service whose broken promise left that contact unfinished: a repeat contact
+    #: inherits it as the cause of its own failure (an outage's aftermath).
+    unfinished_service: str | None = None
     # dazzle / de-dazzle
     balance: float = 0.0
     balance_us: int = 0

@@ -66,6 +66,7 @@ from cxpulse.agents.scoring.moments import (
 )
 from cxpulse.agents.scoring.report_card import A, F
 from cxpulse.agents.scoring.summary import (
+    HELD,
     INTERACTION,
     MENTION,
     PROMISE,
@@ -103,6 +104,11 @@ class Window:
     evidence: Evidence = field(default_factory=list)
     #: The customers of the failures (queues and services: what an incident counts), sorted.
     failed_customers: list[str] = field(default_factory=list)
+    #: Failures per service whose broken promise failed the contact (queues).
+    failure_services: dict[str, int] = field(default_factory=dict)
+    #: Customers' alerts held for this queue window, as (time, summary id, alert JSON),
+    #: sorted: published when it closes, or folded into the incident if it burst.
+    held: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +126,11 @@ class Incident:
     customers: list[str] = field(default_factory=list)
     #: How many more were hit past that cap.
     customers_beyond: int = 0
+    #: Customers' repeat_failure alerts folded into the incident instead of published.
+    folded_alerts: int = 0
+    #: A queue's burst that a service's broken promises explain (most of its first
+    #: window's failures) is a symptom of that service's incident: it publishes nothing.
+    cause: str | None = None
     evidence: Evidence = field(default_factory=list)
 
 
@@ -172,6 +183,7 @@ class EntityState:
 def _window_from_json(fields: dict[str, Any]) -> Window:
     fields["failure_evidence"] = [tuple(item) for item in fields["failure_evidence"]]
     fields["evidence"] = [tuple(item) for item in fields["evidence"]]
+    fields["held"] = [tuple(item) for item in fields.get("held", ())]
     return Window(**fields)
 
 
@@ -180,6 +192,8 @@ def summary_routes(summary: InteractionSummary) -> list[tuple[EntityType, str]]:
     competitor of a mention or the rule of a policy decision."""
     if summary.kind == PROMISE:
         return [(EntityType.SERVICE, summary.service_id)] if summary.service_id else []
+    if summary.kind == HELD:
+        return [(EntityType.QUEUE, summary.queue_id)] if summary.queue_id else []
     if summary.kind == MENTION:
         return [(EntityType.COMPETITOR, summary.term)] if summary.term else []
     if summary.kind in RULE_KINDS:
@@ -217,6 +231,11 @@ def _forget_closed(seen: Evidence, closed_through_us: int) -> None:
 
 
 def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> None:
+    if summary.kind == HELD:
+        if summary.held_alert is not None:
+            held = (summary.occurred_at_us, summary.summary_id, summary.held_alert)
+            bisect.insort(window.held, held)
+        return
     item = (summary.occurred_at_us, summary.event_id)
     failed = False
     if summary.kind == INTERACTION:
@@ -232,6 +251,9 @@ def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> 
         failed = friction.count(window.counts, summary)
     if failed:
         window.failures += 1
+        if summary.kind == INTERACTION and summary.service_id:
+            services = window.failure_services
+            services[summary.service_id] = services.get(summary.service_id, 0) + 1
         _keep_earliest(window.failure_evidence, item, config.evidence_max)
         customers = window.failed_customers
         index = bisect.bisect_left(customers, summary.customer_id)
@@ -299,12 +321,13 @@ class _Closer:
         state, config = self.state, self.config
         stats = fixed_stats(window.sums)
         scores = self._window_scores(window, stats)
+        burst = self.entity_type in BURST_ENTITIES and self._incident(window)
         if self.entity_type in CONSISTENCY_ENTITIES and window.interactions:
             profile = AGENT_EXPERIENCE if self.entity_type == EntityType.AGENT else WHOLE_EXPERIENCE
             scores["window_consistency"] = consistency(stats, state.baseline, config, profile).score
-            scores |= self._pooled_consistency(window, profile)
-        if self.entity_type in BURST_ENTITIES:
-            self._incident(window)
+            # A window that burst is the incident's: it would only say the queue failed.
+            if not burst:
+                scores |= self._pooled_consistency(window, profile)
         return scores
 
     def _pooled_consistency(self, window: Window, profile: Profile) -> dict[str, float]:
@@ -551,10 +574,11 @@ class _Closer:
             lasting=True,
         )
 
-    def _incident(self, window: Window) -> None:
+    def _incident(self, window: Window) -> bool:
         """A window that bursts opens an incident or updates it (one firing record per
         window, the counts kept current); the first window that does not burst resolves
-        it, and so does a window without traffic (``resolve_incident``)."""
+        it, and so does a window without traffic (``resolve_incident``).  True if the
+        window burst."""
         state, config = self.state, self.config
         total = window.interactions + window.promises
         rate = window.failures / total if total else 0.0
@@ -565,21 +589,26 @@ class _Closer:
             self._resolve_incident(end)
             incident = None
         if not bursts:
-            return
+            self.alerts.extend(Alert.model_validate_json(raw) for _, _, raw in window.held)
+            return False
         if incident is None:
             start = from_us(window.start_us).isoformat()
             incident = state.incident = Incident(
                 group_key(FAILURE_BURST, self.entity_type, state.entity_id, start),
                 start_us=window.start_us,
                 last_end_us=end,
+                cause=_cause(window),
             )
         incident.last_end_us = end
         incident.windows += 1
         incident.contacts += total
         incident.failures += window.failures
+        incident.folded_alerts += len(window.held)
         _count_customers(incident, window.failed_customers, config.incident_max_customers)
         for item in window.failure_evidence:
             _keep_earliest(incident.evidence, item, config.evidence_max)
+        if incident.cause is not None:
+            return True
         name = f"{self.entity_type.value} {state.entity_id}"
         hit = len(incident.customers) + incident.customers_beyond
         self.alerts.append(
@@ -593,7 +622,8 @@ class _Closer:
                 f"{incident.failures} of {incident.contacts} contacts failed, {hit} customers "
                 f"hit; in the window from {from_us(window.start_us).isoformat()} "
                 f"{window.failures} of {total} ({rate:.0%}) failed (thresholds "
-                f"{config.burst_min_failures} and {config.burst_min_rate:.0%}). Find and fix "
+                f"{config.burst_min_failures} and {config.burst_min_rate:.0%}); "
+                f"{incident.folded_alerts} customers failed repeatedly in it. Find and fix "
                 "the cause; tell the customers hit.",
                 scores={
                     "failures": float(window.failures),
@@ -603,6 +633,7 @@ class _Closer:
                     "incident_contacts": float(incident.contacts),
                     "customers_hit": float(hit),
                     "incident_windows": float(incident.windows),
+                    "folded_alerts": float(incident.folded_alerts),
                 },
                 thresholds={
                     "min_failures": float(config.burst_min_failures),
@@ -612,6 +643,7 @@ class _Closer:
                 group=incident.group_key,
             )
         )
+        return True
 
     def resolve_incident(self, watermark_us: int) -> None:
         """Resolve the open incident once a window after its last burst has passed."""
@@ -625,6 +657,8 @@ class _Closer:
         incident = self.state.incident
         assert incident is not None
         self.state.incident = None
+        if incident.cause is not None:
+            return
         name = f"{self.entity_type.value} {self.state.entity_id}"
         hit = len(incident.customers) + incident.customers_beyond
         self.alerts.append(
@@ -649,6 +683,14 @@ class _Closer:
                 resolved=True,
             )
         )
+
+
+def _cause(window: Window) -> str | None:
+    """The service whose broken promises failed most of ``window``'s contacts, if any."""
+    if not window.failure_services:
+        return None
+    count, service = max((n, s) for s, n in window.failure_services.items())
+    return service if 2 * count >= window.failures else None
 
 
 def _count_customers(incident: Incident, customers: list[str], limit: int) -> None:

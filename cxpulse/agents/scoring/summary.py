@@ -12,7 +12,9 @@ event's time, so summaries reach the entity scorers in (nearly) event-time order
 - ``rule``: a ``policy.applied`` (``rule_id``, ``effect``);
 - ``rule_repeat``: the customer contacted again within the repeat window after a rule
   blocked or redirected them;
-- ``rule_dedazzle``: the contact in which a rule blocked or redirected ended graded F.
+- ``rule_dedazzle``: the contact in which a rule blocked or redirected ended graded F;
+- ``held``: a customer's alert (``held_alert``, JSON) the queue publishes when its window
+  closes, unless the queue's incident folds it (``entity.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MENTION = "mention"
 RULE = "rule"
 RULE_REPEAT = "rule_repeat"
 RULE_DEDAZZLE = "rule_dedazzle"
+HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class InteractionSummary:
     rule_id: str | None = None
     effect: str | None = None
     evidence: tuple[str, ...] = ()
+    held_alert: str | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cxpulse.agents.scoring.alerts import make_alert
 from cxpulse.agents.scoring.config import US_PER_MINUTE, ScoringConfig
 from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
 from cxpulse.agents.scoring.emitted import DUPLICATE, Emitted
@@ -191,6 +192,54 @@ def test_an_incident_spans_bursting_windows_under_one_group_key_then_resolves() 
     assert len({a.alert_id for a in bursts}) == 3
     assert [a.scores["incident_failures"] for a in bursts] == [6, 12, 12]
     assert bursts[-1].occurred_at == bursts[0].occurred_at + timedelta(hours=2)
+
+
+def held(number: int, minute: float) -> InteractionSummary:
+    alert = make_alert(
+        "repeat_failure",
+        EntityType.CUSTOMER,
+        f"c{number}",
+        at_us=T0_US + round(minute * US_PER_MINUTE),
+        trigger=f"e{number}",
+        reason="failed again",
+        scores={},
+        thresholds={},
+        evidence=[f"e{number}"],
+    )
+    return InteractionSummary(
+        summary_id=f"e{number}/held",
+        kind="held",
+        event_id=f"e{number}",
+        customer_id=f"c{number}",
+        occurred_at_us=T0_US + round(minute * US_PER_MINUTE),
+        queue_id="q1",
+        held_alert=alert.to_json().decode(),
+    )
+
+
+def test_a_queue_publishes_the_alerts_held_for_a_quiet_window_and_folds_a_burst_s() -> None:
+    quiet = [contact(i, i) for i in range(6)]
+    burst = [contact(100 + i, 60 + i, grade="F") for i in range(6)]
+    closer = contact(999, 120 + CONFIG.allowed_lateness_minutes)
+    _, emitted = feed([*quiet, held(1, 10), *burst, held(2, 70), closer], QUEUE)
+    published = [a for out in emitted for a in out.alerts]
+    assert [(a.kind, a.entity_type, a.entity_id) for a in published] == [
+        ("repeat_failure", "customer", "c1"),
+        ("failure_burst", "queue", "a1"),
+    ]
+    assert published[1].scores["folded_alerts"] == 1
+    assert summary_routes(held(3, 0)) == [(QUEUE, "q1")]
+
+
+def test_a_queue_burst_a_service_explains_is_left_to_the_services_incident() -> None:
+    broken = [replace(contact(i, i, grade="F"), service_id="svc") for i in range(6)]
+    closer = contact(999, 120 + CONFIG.allowed_lateness_minutes)
+    _, emitted = feed([*broken, closer], QUEUE)
+    assert [a for out in emitted for a in out.alerts] == []
+    _, emitted = feed(
+        [*broken[:2], *(contact(10 + i, 10 + i, grade="F") for i in range(4)), closer], QUEUE
+    )
+    assert [a.status for out in emitted for a in out.alerts] == ["firing", "resolved"]
 
 
 def test_an_incident_resolves_once_the_watermark_passes_a_window_without_traffic() -> None:
@@ -631,7 +680,9 @@ def test_a_state_written_before_deduplication_loads_and_goes_on_scoring() -> Non
     assert state.windows[0].evidence == [(T0_US + 95 * US_PER_MINUTE, "e3")]
     retired = ("lane_high", "below", "friction_raised")
     kept = {k: v for k, v in orjson.loads(OLD_STATE).items() if k not in retired}
-    kept["windows"] = [{**w, "failed_customers": []} for w in kept["windows"]]
+    kept["windows"] = [
+        {**w, "failed_customers": [], "failure_services": {}, "held": []} for w in kept["windows"]
+    ]
     new = {"seen": [], "pool": {}, "pool_contacts": 0, "pool_start_us": None, "firing": {}}
     assert orjson.loads(state.to_bytes()) == {**kept, **new, "incident": None}
     assert EntityState.from_bytes(state.to_bytes()) == state
