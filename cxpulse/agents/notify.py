@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import logging
 import signal
@@ -124,17 +125,15 @@ class Outcome:
 
 
 def auth_headers(settings: Settings) -> dict[str, str]:
+    """A bearer token or basic auth (the settings refuse both at once), or nothing."""
     token = settings.alertmanager_bearer_token
     if token is not None:
         return {"Authorization": f"Bearer {token.get_secret_value()}"}
-    return {}
-
-
-def basic_auth(settings: Settings) -> aiohttp.BasicAuth | None:
     password = settings.alertmanager_password
     if settings.alertmanager_username and password is not None:
-        return aiohttp.BasicAuth(settings.alertmanager_username, password.get_secret_value())
-    return None
+        login = f"{settings.alertmanager_username}:{password.get_secret_value()}"
+        return {"Authorization": "Basic " + base64.b64encode(login.encode()).decode()}
+    return {}
 
 
 class Alertmanagers:
@@ -153,7 +152,6 @@ class Alertmanagers:
             connector=aiohttp.TCPConnector(ssl=context if context is not None else True),
             timeout=aiohttp.ClientTimeout(total=self.settings.alertmanager_timeout_s),
             headers=auth_headers(self.settings),
-            auth=basic_auth(self.settings),
         )
 
     async def close(self) -> None:
@@ -405,6 +403,8 @@ class Notifier:
             log.info("rebuilding firing alerts from %s offsets %d..%d", tp, found.offset, committed)
 
     async def _update_lag(self) -> None:
+        if self.consumer is None:
+            return
         lag = 0
         for tp in list(self.consumer.assignment()):
             end = self.consumer.last_stable_offset(tp) or self.consumer.highwater(tp)

@@ -157,8 +157,8 @@ class FiringAlerts:
         if alert.status is AlertStatus.RESOLVED:
             group = self._groups.pop(key, {})
             own = group.pop(identity(alert), None)
-            if own is not None:
-                held.starts_at = min(own.starts_at, at)
+            if own is not None:  # resolves the alert that started then
+                held.starts_at = own.starts_at
             others = [h.resolved(at) for h in group.values() if h.labels != held.labels]
             return [held.resolved(at), *others]
         group = self._groups.setdefault(key, {})

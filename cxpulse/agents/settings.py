@@ -266,7 +266,7 @@ class Settings(BaseSettings):
     # --- notify (Alertmanager) ---------------------------------------------------------
     # `cxpulse notify`: reads the alerts topic and posts each alert to Alertmanager.
     alertmanager_url: str = Field(
-        "http://127.0.0.1:9093",
+        "http://127.0.0.1:9095",
         description="Alertmanager base URL(s), comma separated: every one gets each alert "
         "(an HA pair); an alert counts as delivered once one of them accepted it",
     )

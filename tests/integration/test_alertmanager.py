@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import orjson
 import pytest
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.conftest import REPO, free_port
@@ -35,6 +36,7 @@ from tests.integration.kafka_io import collect, produce
 
 pytestmark = pytest.mark.slow
 
+SHIPPED_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 ALERTMANAGER = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
 GROUP_WAIT_S = 3
 
@@ -132,6 +134,7 @@ def firing_groups(notifications: list[dict[str, Any]]) -> set[str]:
 class Alertmanager:
     tmp: Path
     receiver_port: int
+    shipped: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
@@ -140,31 +143,42 @@ class Alertmanager:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def webhook(self, name: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.receiver_port}/"
+        return {"name": name, "webhook_configs": [{"url": url, "send_resolved": True}]}
+
+    def config(self) -> dict[str, Any]:
+        """A single webhook receiver; or, ``shipped``, deploy/alertmanager/alertmanager.yml
+        with every receiver turned into that webhook and the waits made short."""
+        if not self.shipped:
+            return {
+                "route": {
+                    "receiver": "test",
+                    "group_by": ["group_key"],
+                    "group_wait": f"{GROUP_WAIT_S}s",
+                    "group_interval": "2s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [self.webhook("test")],
+            }
+        config: dict[str, Any] = yaml.safe_load(SHIPPED_CONFIG.read_text())
+        config.pop("global", None)
+        config["receivers"] = [self.webhook(r["name"]) for r in config["receivers"]]
+        routes = [config["route"]]
+        while routes:
+            route = routes.pop()
+            for key, value in (("group_wait", f"{GROUP_WAIT_S}s"), ("group_interval", "2s")):
+                if key in route:
+                    route[key] = value
+            routes.extend(route.get("routes", []))
+        return config
+
     def start(self) -> None:
         if ALERTMANAGER is None:
             pytest.fail(
                 "Alertmanager is not installed (Debian: apt-get install prometheus-alertmanager)"
             )
-        config = {
-            "route": {
-                "receiver": "test",
-                "group_by": ["group_key"],
-                "group_wait": f"{GROUP_WAIT_S}s",
-                "group_interval": "2s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "test",
-                    "webhook_configs": [
-                        {
-                            "url": f"http://127.0.0.1:{self.receiver_port}/",
-                            "send_resolved": True,
-                        }
-                    ],
-                }
-            ],
-        }
+        config = self.config()
         (self.tmp / "alertmanager.yml").write_text(json.dumps(config))  # JSON is YAML
         self.log = (self.tmp / "alertmanager.log").open("ab")
         self.process = subprocess.Popen(
@@ -311,14 +325,14 @@ class Stack:
 @pytest.fixture
 def make_stack(
     bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[], Stack]]:
+) -> Iterator[Callable[..., Stack]]:
     stacks: list[Stack] = []
 
-    def make() -> Stack:
+    def make(shipped: bool = False) -> Stack:
         tmp = tmp_path_factory.mktemp("alertmanager")
         run = uuid.uuid4().hex[:8]
         receiver = Receiver()
-        alertmanager = Alertmanager(tmp, receiver.port)
+        alertmanager = Alertmanager(tmp, receiver.port, shipped)
         env = {
             **os.environ,
             "CXPULSE_KAFKA_BOOTSTRAP": bootstrap,
@@ -352,7 +366,7 @@ def make_stack(
 
 
 @pytest.fixture
-def stack(make_stack: Callable[[], Stack]) -> Stack:
+def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
 
 
@@ -540,3 +554,66 @@ def test_alertmanager_down_for_20_seconds_loses_nothing(stack: Stack) -> None:
     assert stack.notify.get("/readyz")[0] == 200
     assert stack.notify.metric("cxpulse_notify_retrying") == 0
     assert stack.notify.metric('cxpulse_notify_sent_total{status="firing"}') == 30
+
+
+def test_a_restarted_notify_still_re_sends_what_fires_and_only_that(stack: Stack) -> None:
+    run = uuid.uuid4().hex[:6]
+    still, cleared = f"jeopardy:customer:{run}-still", f"jeopardy:customer:{run}-cleared"
+    kinds = {"kind": "jeopardy", "entity_type": "customer"}
+    firing = alert_record(cleared, "c-2", **kinds)
+    stack.produce(alert_record(still, "c-1", **kinds), firing)
+    stack.receiver.wait({still, cleared}, lambda ns: len(firing_groups(ns)) == 2, timeout_s=30)
+    stack.produce({**firing, "alert_id": uuid.uuid4().hex, "status": "resolved"})
+    stack.receiver.wait(
+        {cleared}, lambda ns: any(n["status"] == "resolved" for n in ns), timeout_s=30
+    )
+
+    # Both restart: Alertmanager forgets its alerts (it keeps silences and what it sent).
+    stack.notify.stop()
+    stack.alertmanager.stop()
+    stack.alertmanager.start()
+    assert stack.alertmanager.api("GET", "/api/v2/alerts") == []
+    stack.notify.start()
+
+    deadline = time.monotonic() + 20
+    held: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not held:
+        held = stack.alertmanager.api("GET", "/api/v2/alerts")
+        time.sleep(0.5)
+    time.sleep(3)  # a re-send of the resolved one would have come too
+    held = stack.alertmanager.api("GET", "/api/v2/alerts")
+
+    assert [a["labels"]["group_key"] for a in held] == [still]
+    assert held[0]["status"]["state"] == "active"
+    # Alertmanager remembers it notified that alert: the re-send pages no one again.
+    assert len(stack.receiver.about({still})) == 1
+
+
+def test_the_shipped_config_routes_an_incident_and_mutes_the_customers_it_caused(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(shipped=True)
+    incident = f"failure_burst:service:svc-{uuid.uuid4().hex[:6]}@2026-01-05T09:00:00+00:00"
+    alone = f"repeat_failure:customer:c-{uuid.uuid4().hex[:6]}"
+    stack.produce(alert_record(incident, "svc-payments", entity_type="service"))
+    stack.receiver.wait({incident}, bool, timeout_s=30)
+    customer = {"kind": "repeat_failure", "severity": "warning", "entity_type": "customer"}
+    stack.produce(
+        *(alert_record(incident, f"c-{i}", **customer) for i in range(3)),
+        alert_record(alone, "c-alone", **customer),
+    )
+
+    assert stack.receiver.wait({alone}, bool, timeout_s=30), "the unrelated customer never came"
+    time.sleep(GROUP_WAIT_S + 3)  # the muted ones would have come with it
+
+    (page,) = stack.receiver.about({incident})
+    assert page["receiver"] == "cx-incident-pager"
+    assert [a["labels"]["entity_type"] for a in page["alerts"]] == ["service"]
+    (task,) = stack.receiver.about({alone})
+    assert task["receiver"] == "customer-care"
+    held = stack.alertmanager.api("GET", "/api/v2/alerts?inhibited=true")
+    muted = [a for a in held if a["labels"]["entity_type"] == "customer"]
+    muted = [a for a in muted if a["labels"]["group_key"] == incident]
+    assert len(muted) == 3
+    assert all(a["status"]["state"] == "suppressed" for a in muted)
+    assert all(a["status"]["inhibitedBy"] for a in muted)
