@@ -84,7 +84,7 @@ __all__ = [
 
 def generate(config: SimulationConfig) -> Iterator[Json]:
     """The events of ``config``; use ``Simulation`` to read the ground truth as well."""
-    return Simulation(config).events()
+    return Simulation(config, keep_truth=False).events()
 
 
 def ground_truth(config: SimulationConfig) -> GroundTruth:

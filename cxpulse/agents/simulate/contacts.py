@@ -99,8 +99,9 @@ class Planner:
         self._id_prefix = f"sim-{config.seed}-"
         self._seq = 0
         self._interactions = 0
-        #: Interaction id -> index of the outage it started in, for the ground truth.
-        self.outage_of: dict[str, int] = {}
+        #: Interaction id -> index of the outage it started in, for the ground truth (None:
+        #: nobody keeps it).
+        self.outage_of: dict[str, int] | None = None
 
     @property
     def agents(self) -> list[Agent]:
@@ -189,7 +190,7 @@ class Planner:
         )
         outage = self.outage_at(now)
         contact.outage = outage is not None and outage.queue == queue
-        if outage is not None and contact.outage:
+        if outage is not None and contact.outage and self.outage_of is not None:
             self.outage_of[contact.envelope["interaction_id"]] = outage.index
         started = self._lifecycle_event(now, "interaction.started", contact)
         started["direction"] = "inbound"

@@ -30,11 +30,20 @@ class Simulation:
     """One run of the simulator: iterate ``events()`` once, then read ``truth()``.
 
     ``scoring`` is the model the truth speaks for (which de-dazzle puts a dazzled customer
-    in jeopardy); the default is ``ScoringConfig()``.
+    in jeopardy); the default is ``ScoringConfig()``.  ``keep_truth=False`` skips the
+    bookkeeping (per-customer loyalty, among others) for callers that only want events,
+    such as a benchmark preloading a million customers; ``truth()`` then refuses.
     """
 
-    def __init__(self, config: SimulationConfig, scoring: ScoringConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: SimulationConfig,
+        scoring: ScoringConfig | None = None,
+        *,
+        keep_truth: bool = True,
+    ) -> None:
         self.config = config
+        self._keep_truth = keep_truth
         self._planner = Planner(config)
         self._duplicate_rng = random.Random(f"{config.seed}/duplicates")
         self._duplicate_odds = config.duplicate_fraction / (1 - config.duplicate_fraction)
@@ -43,7 +52,8 @@ class Simulation:
             self._planner.high_friction_rule,
             self._planner.spike_texts,
         )
-        self._planner.outage_of = self._observer.outage_of
+        if keep_truth:
+            self._planner.outage_of = self._observer.outage_of
         self._start_ms = to_ms(config.start)
         self._arrival_gap_ms = MINUTE_MS / config.contacts_per_minute
         self._last_arrival_ms = self._start_ms
@@ -62,7 +72,7 @@ class Simulation:
         heap = self._heap
         arrival = float(self._start_ms)
         open_ = self._budget != 0
-        observe = self._observer.observe
+        observe = self._observer.observe if self._keep_truth else None
         rng = self._planner.rng
         while True:
             while open_ and (not heap or arrival <= heap[0][0]):
@@ -71,7 +81,8 @@ class Simulation:
             if not heap:
                 return
             moment, _, event, duplicate = heapq.heappop(heap)
-            observe(moment, event, duplicate)
+            if observe is not None:
+                observe(moment, event, duplicate)
             yield event
 
     def truth(self) -> GroundTruth:
@@ -79,6 +90,8 @@ class Simulation:
 
         Outage windows are those that began while contacts were still arriving.
         """
+        if not self._keep_truth:
+            raise RuntimeError("this Simulation was made with keep_truth=False")
         seen = self._observer
         planner = self._planner
         arriving_until = None if seen.last_ms is None else min(seen.last_ms, self._last_arrival_ms)

@@ -715,6 +715,14 @@ def test_ground_truth_describes_the_whole_run() -> None:
     assert ground_truth(config) == simulate(config)[1]
 
 
+def test_events_without_the_truth_are_the_same_events() -> None:
+    config = SimulationConfig(seed=6, count=3_000)
+    light = Simulation(config, keep_truth=False)
+    assert list(light.events()) == simulate(config)[0]
+    with pytest.raises(RuntimeError, match="keep_truth"):
+        light.truth()
+
+
 def test_a_simulation_runs_once() -> None:
     simulation = Simulation(SimulationConfig(count=10))
     list(simulation.events())
