@@ -186,20 +186,26 @@ def test_a_seeded_simulation_flags_what_was_planted() -> None:
         for a in result.alerts
         if a.kind == "consistency_drop" and a.entity_type == EntityType.AGENT
     }
-    assert drops == truth.erratic_agent_ids  # every erratic agent, no steady one
-    bursts = [a for a in result.alerts if a.kind == "failure_burst" and a.entity_type == "queue"]
+    # every erratic agent with contacts enough for two scores, and no steady one
+    enough = 2 * CONFIG.entity_min_samples
+    flaggable = {a.agent_id for a in truth.agents if a.erratic and a.contacts >= enough}
+    assert flaggable
+    assert flaggable <= drops <= truth.erratic_agent_ids
+    # One incident per outage, on its service (the queue's burst is its symptom).
+    bursts = [a for a in result.alerts if a.kind == "failure_burst" and a.status == "firing"]
+    assert {b.entity_type for b in bursts} == {EntityType.SERVICE}
     window = timedelta(minutes=CONFIG.entity_window_minutes)
     last = events[-1].occurred_at - window - timedelta(minutes=CONFIG.allowed_lateness_minutes)
     for outage in truth.outages:
         if outage.end < last:  # its window has closed
             assert any(
-                b.entity_id == outage.queue_id
+                b.entity_id == outage.service_id
                 and outage.start < b.occurred_at <= outage.end + 2 * window
                 for b in bursts
             ), outage
     for burst in bursts:  # an outage or its aftermath (customers calling again), nothing else
         assert any(
-            o.queue_id == burst.entity_id and o.start < burst.occurred_at <= o.end + 2 * window
+            o.service_id == burst.entity_id and o.start < burst.occurred_at <= o.end + 2 * window
             for o in truth.outages
         ), burst
     jeopardy = {a.entity_id for a in result.alerts if a.kind == "jeopardy"}
