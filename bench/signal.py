@@ -370,10 +370,12 @@ def render(report: Report) -> str:
         lines.append(row(name, detection))
         if name == ERRATIC:
             for label, band in report.bands.items():
+                found = band.hours_to_detect
+                after = f", found after {statistics.median(found):.1f} h" if found else ""
                 lines.append(
                     f"  {label:<42} {band.planted:>7} {band.detected:>6} "
                     f"{_ratio(band.recall):>6}   steady flagged {band.false_flags} "
-                    f"of {band.negatives}"
+                    f"of {band.negatives}{after}"
                 )
     incidents = report.incidents_per_outage
     lines.append("")

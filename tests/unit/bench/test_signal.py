@@ -22,6 +22,7 @@ from bench.signal import (
     main,
     measure,
     planted_from_truth,
+    render,
 )
 from cxpulse.agents.simulate import (
     AgentTruth,
@@ -137,6 +138,9 @@ def test_erratic_agent_recall_precision_and_false_flags() -> None:
     high, low = report.bands[">= 5 contacts/h"], report.bands["1-5 contacts/h"]
     assert (high.planted, high.detected, high.false_flags) == (1, 1, 1)
     assert (low.planted, low.detected, low.false_flags) == (1, 0, 0)
+    table = render(report)
+    assert "steady flagged 1 of 1, found after 5.0 h" in table
+    assert "steady flagged 0 of 1\n" in table
 
 
 def test_resolved_alerts_detect_nothing_and_are_not_loud() -> None:
