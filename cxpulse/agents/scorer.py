@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from faust.streams import _current_event as CURRENT_EVENT
@@ -32,7 +33,7 @@ from cxpulse.agents.scoring.partition import score_partition_record
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.agents.scoring.windows import PartitionClock, window_start
 
-State = TypeVar("State", CustomerState, EntityState, PartitionClock)
+State = TypeVar("State", CustomerState, EntityState, PartitionClock, "LaneMark")
 
 #: The entity table's key of a summaries partition's clock (no entity key starts so).
 CLOCK_KEY = b"~clock"
@@ -86,40 +87,62 @@ class BatchState(Generic[State]):
         await self._table.delivered()
 
 
+@dataclass
+class LaneMark:
+    """The last window boundary a lane told every summaries partition it had passed."""
+
+    told_us: int = -1
+
+    def to_bytes(self) -> bytes:
+        return str(self.told_us).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LaneMark:
+        return cls(int(raw))
+
+
+#: The customer table's key of a lane's mark (no customer id has a control character).
+LANE_MARK_KEY = b"\x00lane"
+
+
 class LaneProgress:
-    """What each lane (events partition) has told the entity side of its progress.
+    """What a chunk tells the entity side of each lane's (events partition's) progress.
 
     Every summaries record a lane sends carries the lane's high.  A partition that gets no
     summaries from a chunk still needs to learn how far the lane has come, but only when
-    that moves a window boundary: it then gets an empty record with the headers.  This is
-    only an economy: after a restart it is empty and the next chunk tells every partition.
+    that moves a window boundary: it then gets an empty record with the headers.  The
+    boundary last told is kept in the customer table (``LaneMark``), in the transaction of
+    the records that told it: an aborted chunk forgets both, and its retry tells again.
     """
 
-    def __init__(self, config: ScoringConfig, partitions: int) -> None:
+    def __init__(self, config: ScoringConfig, partitions: int, marks: BatchState[LaneMark]):
         self._config = config
         self._partitions = range(partitions)
-        self._told: dict[int, int] = {}
+        self._marks = marks
         self._highs: dict[int, tuple[Any, int]] = {}
 
-    def saw(self, origin: Any, summaries: Any) -> None:
-        """Note the summaries scoring ``origin`` (an events-topic message) made."""
+    def saw(self, record: Any, summaries: Any) -> None:
+        """Note the summaries scoring ``record`` (an events-topic event) made."""
+        lane = record.message.partition
         for summary in summaries:
-            lane = origin.partition
             known = self._highs.get(lane)
             if known is None or summary.occurred_at_us > known[1]:
-                self._highs[lane] = (origin, summary.occurred_at_us)
+                self._highs[lane] = (record, summary.occurred_at_us)
 
     def stamp(self, outbox: Outbox) -> None:
         """Stamp the chunk's summaries bundles with their lane's high; tell the partitions
-        without one when a lane moved past a window boundary.  Forgets the chunk."""
+        without one when a lane moved past a window boundary."""
         config = self._config
-        for lane, (origin, high) in self._highs.items():
+        for lane, (record, high) in self._highs.items():
             boundary = window_start(high - config.allowed_lateness_us, config)
-            moved = boundary > self._told.get(lane, -1)
+            key = b"%s:%d" % (LANE_MARK_KEY, lane)
+            mark = self._marks.get(key, record) or LaneMark()
+            moved = boundary > mark.told_us
             if moved:
-                self._told[lane] = boundary
-            outbox.stamp(origin, lane_header(lane, high), self._partitions if moved else ())
-        self._highs.clear()
+                mark.told_us = boundary
+                self._marks.put(key, mark, record)
+            told = self._partitions if moved else ()
+            outbox.stamp(record.message, lane_header(lane, high), told)
 
 
 async def score_summaries(
@@ -167,10 +190,11 @@ def register(pipeline: Pipeline) -> None:
     within = settings.batch_within_ms / 1000
     entity_within = settings.entity_batch_within_ms / 1000
     gate = pipeline.app.commit_gate
-    progress = LaneProgress(config, settings.partitions)
 
     async def score_chunk(chunk: list[ReadRecord]) -> None:
         states = BatchState(pipeline.customers, CustomerState.from_bytes)
+        marks = BatchState(pipeline.customers, LaneMark.from_bytes)
+        progress = LaneProgress(config, settings.partitions, marks)
         summaries = Outbox()
         deliveries: list[Awaitable[Any]] = []
         for record, forwarded in chunk:
@@ -195,11 +219,12 @@ def register(pipeline: Pipeline) -> None:
                     lane=message.partition,
                 )
                 states.put(key, state, record)
-                progress.saw(message, emitted.summaries)
+                progress.saw(record, emitted.summaries)
                 metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
         progress.stamp(summaries)
         deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
         await states.commit(deliveries)
+        await marks.commit([])
 
     @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
     async def score_customers(stream: Any) -> None:

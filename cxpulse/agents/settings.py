@@ -179,6 +179,13 @@ class Settings(BaseSettings):
     consistency_alert_threshold: float = Field(
         45.0, ge=0, le=100, description="consistency score (0-100) below which to alert"
     )
+    agent_consistency_alert_threshold: float = Field(
+        50.0,
+        ge=0,
+        le=100,
+        description="an agent's consistency score (0-100) below which to alert (agents "
+        "answer for fewer metrics: no wait, no breach)",
+    )
     customer_min_samples: int = Field(
         5, ge=1, description="contacts a customer needs before their consistency is scored"
     )

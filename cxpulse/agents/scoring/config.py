@@ -96,6 +96,8 @@ class ScoringConfig:
     baseline_alpha: float = 0.2
     score_smoothing: float = 0.5
     consistency_alert_threshold: float = 45.0
+    #: Agents answer for fewer metrics (no wait, no breach): their scores sit higher.
+    agent_consistency_alert_threshold: float = 50.0
     customer_min_samples: int = 5
     entity_min_samples: int = 10
     entity_window_minutes: float = 60.0

@@ -93,6 +93,8 @@ Evidence = list[tuple[int, str]]
 class Window:
     start_us: int
     interactions: int = 0
+    #: Interactions whose experience counts for consistency (no service outage behind).
+    sampled: int = 0
     failures: int = 0
     dazzled: int = 0
     promises: int = 0
@@ -184,6 +186,7 @@ def _window_from_json(fields: dict[str, Any]) -> Window:
     fields["failure_evidence"] = [tuple(item) for item in fields["failure_evidence"]]
     fields["evidence"] = [tuple(item) for item in fields["evidence"]]
     fields["held"] = [tuple(item) for item in fields.get("held", ())]
+    fields.setdefault("sampled", fields["interactions"])  # windows of earlier versions
     return Window(**fields)
 
 
@@ -260,6 +263,9 @@ def _add(window: Window, summary: InteractionSummary, config: ScoringConfig) -> 
         if index == len(customers) or customers[index] != summary.customer_id:
             customers.insert(index, summary.customer_id)
     _keep_earliest(window.evidence, item, config.evidence_max)
+    if summary.kind == INTERACTION and summary.service_id:
+        return  # a service's broken promise is behind it: the incident's, not consistency's
+    window.sampled += summary.kind == INTERACTION
     for name, value in summary_samples(summary, config):
         add_fixed(window.sums, name, value)
 
@@ -322,7 +328,7 @@ class _Closer:
         stats = fixed_stats(window.sums)
         scores = self._window_scores(window, stats)
         burst = self.entity_type in BURST_ENTITIES and self._incident(window)
-        if self.entity_type in CONSISTENCY_ENTITIES and window.interactions:
+        if self.entity_type in CONSISTENCY_ENTITIES and window.sampled:
             profile = AGENT_EXPERIENCE if self.entity_type == EntityType.AGENT else WHOLE_EXPERIENCE
             scores["window_consistency"] = consistency(stats, state.baseline, config, profile).score
             # A window that burst is the incident's: it would only say the queue failed.
@@ -342,7 +348,7 @@ class _Closer:
         if state.pool_start_us is None:
             state.pool_start_us = window.start_us
         merge_fixed(state.pool, window.sums)
-        state.pool_contacts += window.interactions
+        state.pool_contacts += window.sampled
         if state.pool_contacts < config.entity_min_samples:
             return {"pool_contacts": float(state.pool_contacts)}
         stats = fixed_stats(state.pool)
@@ -540,7 +546,11 @@ class _Closer:
         has recovered."""
         state, config = self.state, self.config
         smoothed = scores["consistency"]
-        threshold = config.consistency_alert_threshold
+        threshold = (
+            config.agent_consistency_alert_threshold
+            if self.entity_type == EntityType.AGENT
+            else config.consistency_alert_threshold
+        )
         name = f"{self.entity_type.value} {state.entity_id}"
         thresholds = {
             "consistency": threshold,

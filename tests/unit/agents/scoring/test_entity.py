@@ -4,7 +4,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -681,7 +681,14 @@ def test_a_state_written_before_deduplication_loads_and_goes_on_scoring() -> Non
     retired = ("lane_high", "below", "friction_raised")
     kept = {k: v for k, v in orjson.loads(OLD_STATE).items() if k not in retired}
     kept["windows"] = [
-        {**w, "failed_customers": [], "failure_services": {}, "held": []} for w in kept["windows"]
+        {
+            **w,
+            "sampled": w["interactions"],
+            "failed_customers": [],
+            "failure_services": {},
+            "held": [],
+        }
+        for w in kept["windows"]
     ]
     new = {"seen": [], "pool": {}, "pool_contacts": 0, "pool_start_us": None, "firing": {}}
     assert orjson.loads(state.to_bytes()) == {**kept, **new, "incident": None}
@@ -692,3 +699,52 @@ def test_a_state_written_before_deduplication_loads_and_goes_on_scoring() -> Non
     state, out = score_alone(state, AGENT, "a1", contact(4, 100), CONFIG)
     assert out == DUPLICATE
     assert state.windows[0].interactions == 2
+
+
+def agent_day(
+    rng: random.Random, *, per_hour: float, days: int, erratic_agent: bool
+) -> list[InteractionSummary]:
+    """One agent's contacts over ``days`` working days of 8 hours, ``per_hour`` of them an
+    hour at random times.  A contact's quality (0 awful .. 1 great) is 0.5 on average for
+    both kinds of agent: a steady agent stays near it, an erratic one swings to either end
+    (seed 002), as in the simulator (``simulate/catalog.py``)."""
+    contacts = []
+    hours = days * 8
+    for n in range(max(1, round(per_hour * hours))):
+        day, in_day = divmod(rng.uniform(0, hours), 8)
+        swing = (0.4 if rng.random() < 0.5 else -0.4) if erratic_agent else 0.0
+        quality = min(1.0, max(0.0, rng.gauss(0.5 + swing, 0.05 if erratic_agent else 0.06)))
+        summary = contact(
+            n,
+            (day * 24 + in_day) * 60,
+            handle=round(360 * (1.5 - quality) * rng.lognormvariate(0, 0.1)),
+            csat=min(5, max(1, round(1 + 4 * quality + rng.gauss(0, 0.4)))),
+        )
+        contacts.append(replace(summary, sentiment=round(2 * quality - 1, 2)))
+    return sorted(contacts, key=lambda s: s.sort_key)
+
+
+@pytest.mark.parametrize(
+    ("per_hour", "days", "within_days"),
+    [(3.0, 4, 2), (8.0, 2, 1), (6 / 8, 30, 15)],
+    ids=["3 an hour: within 2 working days", "8 an hour: within 1 day", "6 a day: 3 weeks"],
+)
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_an_erratic_agent_is_flagged_at_any_volume(
+    per_hour: float, days: int, within_days: int, seed: int
+) -> None:
+    """Flagged by the end of working day ``within_days`` (3 weeks: 15 working days); a
+    steady agent at the same volume is scored and never flagged."""
+    rng = random.Random(seed)
+    start = datetime.fromtimestamp(T0_US / 1e6, UTC)
+    _, emitted = feed(agent_day(rng, per_hour=per_hour, days=days, erratic_agent=True))
+    drops = [a for out in emitted for a in out.alerts if a.kind == "consistency_drop"]
+    assert drops, "the erratic agent was never flagged"
+    # working day d covers hours [24 (d - 1), 24 (d - 1) + 8) after the start; a window
+    # alert is timed at its window's end, at most an hour later
+    assert drops[0].occurred_at <= start + timedelta(hours=24 * (within_days - 1) + 9)
+    _, emitted = feed(agent_day(rng, per_hour=per_hour, days=days, erratic_agent=False))
+    assert "consistency_drop" not in kinds(emitted)
+    scored = [s for out in emitted for s in out.snapshots if "consistency" in s.scores]
+    assert scored, "the steady agent was never scored"
+    assert all(s.scores["consistency_contacts"] >= CONFIG.entity_min_samples for s in scored)
