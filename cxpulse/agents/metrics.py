@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from cxpulse.agents.scoring.alerts import SEVERITY
+
 SCORE_BUCKETS = tuple(float(b) for b in range(0, 101, 10))
 BALANCE_BUCKETS = (-10.0, -5.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -52,8 +54,13 @@ class Metrics:
             registry=registry,
         )
         self.alerts = Counter(
-            "cxpulse_alerts", "Alerts published", ["kind", "severity"], registry=registry
+            "cxpulse_alerts",
+            "Alerts published (severity info: notices, on the notices topic)",
+            ["kind", "severity"],
+            registry=registry,
         )
+        for kind, severity in SEVERITY.items():
+            self.alerts.labels(kind, severity.value)
         self.late = Counter(
             "cxpulse_late",
             "Inputs too late in event time to change scores (kind: event | summary)",
