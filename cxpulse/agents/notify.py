@@ -50,7 +50,7 @@ from cxpulse.agents.kafka_security import (
     check_broker_access,
 )
 from cxpulse.agents.metrics import NotifyMetrics
-from cxpulse.agents.notify_payload import AlertmanagerAlert, FiringAlerts
+from cxpulse.agents.notify_payload import AlertmanagerAlert, FiringAlerts, Post
 from cxpulse.agents.settings import Settings
 from cxpulse.schemas.outputs import Alert
 
@@ -165,6 +165,18 @@ class Alertmanagers:
                 self.metrics.failed.labels(answer.url, answer.failure).inc()
         return Outcome(list(answers))
 
+    async def probe(self) -> bool:
+        """Whether one Alertmanager answers its readiness endpoint (``/-/ready``)."""
+        assert self._session is not None, "start() first"
+        for url in self.urls:
+            try:
+                async with self._session.get(url + "/-/ready") as response:
+                    if response.status == 200:
+                        return True
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                continue
+        return False
+
     async def _post_one(self, url: str, alerts: Sequence[AlertmanagerAlert]) -> Answer:
         assert self._session is not None, "start() first"
         try:
@@ -180,7 +192,7 @@ class Pending:
 
     record: Any
     alert: Alert | None = None
-    payloads: list[AlertmanagerAlert] = field(default_factory=list)
+    payloads: list[Post] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     rejection: Rejection | None = None
 
@@ -225,7 +237,7 @@ class Notifier:
         if self.stopping.is_set():
             raise Stopping
 
-    async def deliver(self, alerts: list[AlertmanagerAlert]) -> list[str | None]:
+    async def deliver(self, alerts: list[Post]) -> list[str | None]:
         """Post until Alertmanager answers; per alert, None (accepted) or why it was refused.
 
         Retries with backoff while no Alertmanager accepts.  A refused request is split
@@ -237,10 +249,11 @@ class Notifier:
             results.extend(await self._deliver_chunk(alerts[start : start + CHUNK]))
         return results
 
-    async def _deliver_chunk(self, alerts: list[AlertmanagerAlert]) -> list[str | None]:
+    async def _deliver_chunk(self, alerts: list[Post]) -> list[str | None]:
         backoff = FIRST_RETRY_S
         while True:
-            outcome = await self.alertmanagers.post(alerts)
+            now = datetime.now(UTC)
+            outcome = await self.alertmanagers.post([alert.render(now) for alert in alerts])
             if outcome.delivered:
                 if self.retrying:
                     log.info("Alertmanager accepts alerts again")
@@ -367,6 +380,8 @@ class Notifier:
 
     # --- re-sending ------------------------------------------------------------------
     async def resend_loop(self) -> None:
+        """Every re-send interval: post the firing alerts again (or, with none, ask whether
+        an Alertmanager is ready), so that ``/readyz`` also tells an outage while idle."""
         interval = self.settings.notify_resend_interval_s
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -377,13 +392,17 @@ class Notifier:
             now = datetime.now(UTC)
             self.firing.expire(int(now.timestamp() * 1000) - self.expiry_ms)
             self.metrics.firing.set(len(self.firing))
-            alerts = self.firing.resend(now)
-            if not alerts or self.retrying:  # the delivery loop is already retrying
+            alerts = [post.render(now) for post in self.firing.resend()]
+            if not alerts:
+                self._set_retrying(not await self.alertmanagers.probe())
                 continue
             for start in range(0, len(alerts), CHUNK):
                 chunk = alerts[start : start + CHUNK]
-                if (await self.alertmanagers.post(chunk)).delivered:
-                    self.metrics.resent.inc(len(chunk))
+                delivered = (await self.alertmanagers.post(chunk)).delivered
+                self._set_retrying(not delivered)
+                if not delivered:
+                    break
+                self.metrics.resent.inc(len(chunk))
 
     # --- the consumer ----------------------------------------------------------------
     async def rebuild_from(self, assigned: set[Any]) -> None:

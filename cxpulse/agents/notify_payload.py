@@ -122,6 +122,21 @@ class Held:
         return payload
 
 
+@dataclass(frozen=True)
+class Post:
+    """One alert to post: rendered at each attempt, so that a firing alert posted after an
+    outage is valid from then on (rendered when read, it could arrive already ended)."""
+
+    held: Held
+    resolved_at: datetime | None = None
+    valid_for: timedelta = timedelta(0)
+
+    def render(self, now: datetime) -> AlertmanagerAlert:
+        if self.resolved_at is not None:
+            return self.held.resolved(self.resolved_at)
+        return self.held.firing(now + self.valid_for)
+
+
 class FiringAlerts:
     """The firing alerts of the assigned partitions, by group key.
 
@@ -140,9 +155,7 @@ class FiringAlerts:
     def __len__(self) -> int:
         return sum(len(group) for group in self._groups.values())
 
-    def apply(
-        self, alert: Alert, seen_ms: int, partition: int, now: datetime
-    ) -> list[AlertmanagerAlert]:
+    def apply(self, alert: Alert, seen_ms: int, partition: int, now: datetime) -> list[Post]:
         # An event time ahead of the clock (a simulation running ahead) starts now.
         at = min(alert.occurred_at, now)
         key = group_key(alert)
@@ -159,18 +172,18 @@ class FiringAlerts:
             own = group.pop(identity(alert), None)
             if own is not None:  # resolves the alert that started then
                 held.starts_at = own.starts_at
-            others = [h.resolved(at) for h in group.values() if h.labels != held.labels]
-            return [held.resolved(at), *others]
+            others = [Post(h, at) for h in group.values() if h.labels != held.labels]
+            return [Post(held, at), *others]
         group = self._groups.setdefault(key, {})
         previous = group.get(identity(alert))
-        replaced: list[AlertmanagerAlert] = []
+        replaced: list[Post] = []
         if previous is not None:
             if previous.labels == held.labels:
                 held.starts_at = min(previous.starts_at, at)
             else:
-                replaced.append(previous.resolved(at))
+                replaced.append(Post(previous, at))
         group[identity(alert)] = held
-        return [held.firing(now + self.valid_for), *replaced]
+        return [Post(held, valid_for=self.valid_for), *replaced]
 
     def forget(self, alert: Alert) -> None:
         """Drop an alert Alertmanager refused: re-sending it would only be refused again."""
@@ -199,7 +212,10 @@ class FiringAlerts:
                 del self._groups[key]
         return dropped
 
-    def resend(self, now: datetime) -> list[AlertmanagerAlert]:
-        """Every held alert, firing and valid for another ``VALID_FOR_RESENDS`` intervals."""
-        ends_at = now + self.valid_for
-        return [held.firing(ends_at) for group in self._groups.values() for held in group.values()]
+    def resend(self) -> list[Post]:
+        """Every held alert, firing (valid for ``VALID_FOR_RESENDS`` intervals once posted)."""
+        return [
+            Post(held, valid_for=self.valid_for)
+            for group in self._groups.values()
+            for held in group.values()
+        ]

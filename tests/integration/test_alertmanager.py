@@ -617,3 +617,22 @@ def test_the_shipped_config_routes_an_incident_and_mutes_the_customers_it_caused
     assert len(muted) == 3
     assert all(a["status"]["state"] == "suppressed" for a in muted)
     assert all(a["status"]["inhibitedBy"] for a in muted)
+
+
+def test_an_idle_forwarder_still_reports_alertmanager_down(stack: Stack) -> None:
+    assert stack.notify.get("/readyz")[0] == 200
+    stack.alertmanager.stop()
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and stack.notify.get("/readyz")[0] == 200:
+        time.sleep(0.5)
+    status, body = stack.notify.get("/readyz")
+    assert status == 503, body
+    assert "an Alertmanager that accepts alerts" in body
+
+    stack.alertmanager.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and stack.notify.get("/readyz")[0] != 200:
+        time.sleep(0.5)
+    assert stack.notify.get("/readyz")[0] == 200
+    assert stack.notify.metric("cxpulse_notify_ready") == 1

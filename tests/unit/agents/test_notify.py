@@ -23,6 +23,7 @@ from cxpulse.agents.notify import Answer, Notifier
 from cxpulse.agents.notify_payload import (
     VALID_FOR_RESENDS,
     FiringAlerts,
+    Post,
     alert_annotations,
     alert_labels,
     dashboard_link,
@@ -137,15 +138,25 @@ def firing_map() -> FiringAlerts:
 
 def test_a_firing_alert_starts_at_its_event_time_and_is_valid_for_four_resends() -> None:
     alert = make_alert()
-    (payload,) = firing_map().apply(alert, seen_ms=1, partition=0, now=NOW)
+    (post,) = firing_map().apply(alert, seen_ms=1, partition=0, now=NOW)
+    payload = post.render(NOW)
     assert payload["startsAt"] == iso(alert.occurred_at)
     assert payload["endsAt"] == iso(NOW + timedelta(seconds=VALID_FOR_RESENDS * RESEND_S))
     assert payload["labels"] == alert_labels(alert)
     assert payload["generatorURL"] == dashboard_link(alert, GRAFANA)
 
 
+def test_a_firing_alert_posted_late_is_valid_from_when_it_is_posted() -> None:
+    (post,) = firing_map().apply(make_alert(), 1, 0, now=NOW)
+    after_an_outage = NOW + timedelta(minutes=20)
+    assert post.render(after_an_outage)["endsAt"] == iso(
+        after_an_outage + timedelta(seconds=VALID_FOR_RESENDS * RESEND_S)
+    )
+
+
 def test_an_event_time_ahead_of_the_clock_starts_now() -> None:
-    (payload,) = firing_map().apply(make_alert(occurred_at=NOW + timedelta(days=3)), 1, 0, now=NOW)
+    (post,) = firing_map().apply(make_alert(occurred_at=NOW + timedelta(days=3)), 1, 0, now=NOW)
+    payload = post.render(NOW)
     assert payload["startsAt"] == iso(NOW)
 
 
@@ -164,13 +175,14 @@ def test_a_resolution_resolves_every_alert_of_its_group_since_the_first_start() 
         update={"status": AlertStatus.RESOLVED, "occurred_at": NOW, "alert_id": "a3"}
     )
 
-    payloads = firing.apply(resolution, 4, 0, NOW + timedelta(minutes=1))
+    later = NOW + timedelta(minutes=1)
+    payloads = [post.render(later) for post in firing.apply(resolution, 4, 0, later)]
 
     assert [p["labels"]["entity_id"] for p in payloads] == ["svc", "c-1"]
     assert all(p["endsAt"] == iso(NOW) for p in payloads)
     assert payloads[0]["startsAt"] == iso(first.occurred_at)
     assert len(firing) == 0
-    assert firing.resend(NOW) == []
+    assert firing.resend() == []
 
 
 def test_a_resolution_never_ends_before_its_start() -> None:
@@ -180,7 +192,8 @@ def test_a_resolution_never_ends_before_its_start() -> None:
     early = alert.model_copy(
         update={"status": AlertStatus.RESOLVED, "occurred_at": alert.occurred_at - timedelta(1)}
     )
-    (payload,) = firing.apply(early, 2, 0, NOW)
+    (post,) = firing.apply(early, 2, 0, NOW)
+    payload = post.render(NOW)
     assert payload["endsAt"] == payload["startsAt"] == iso(alert.occurred_at)
 
 
@@ -190,11 +203,11 @@ def test_new_labels_for_one_condition_resolve_the_alert_they_replace() -> None:
     firing.apply(warning, 1, 0, NOW)
     critical = make_alert(severity=Severity.CRITICAL, alert_id="a2")
 
-    new, old = firing.apply(critical, 2, 0, NOW)
+    new, old = (post.render(NOW) for post in firing.apply(critical, 2, 0, NOW))
 
     assert (new["labels"]["severity"], old["labels"]["severity"]) == ("critical", "warning")
     assert old["endsAt"] == iso(min(critical.occurred_at, NOW))
-    assert [p["labels"]["severity"] for p in firing.resend(NOW)] == ["critical"]
+    assert [p.render(NOW)["labels"]["severity"] for p in firing.resend()] == ["critical"]
 
 
 def test_resend_holds_each_firing_alert_once_with_a_fresh_end() -> None:
@@ -203,7 +216,7 @@ def test_resend_holds_each_firing_alert_once_with_a_fresh_end() -> None:
     firing.apply(make_alert(entity_id="q1", group_key="g1", alert_id="a2"), 2, 0, NOW)
     firing.apply(make_alert(entity_id="q2", group_key="g2"), 3, 1, NOW)
     later = NOW + timedelta(minutes=10)
-    payloads = firing.resend(later)
+    payloads = [post.render(later) for post in firing.resend()]
     assert sorted(p["labels"]["group_key"] for p in payloads) == ["g1", "g2"]
     assert {p["endsAt"] for p in payloads} == {
         iso(later + timedelta(seconds=VALID_FOR_RESENDS * RESEND_S))
@@ -335,12 +348,12 @@ def accept(request: web.Request, alerts: list[dict[str, Any]]) -> web.Response:
     return web.Response(status=200)
 
 
-def payloads(*names: str) -> list[dict[str, Any]]:
+def payloads(*names: str) -> list[Post]:
     return [p for name in names for p in firing_map().apply(make_alert(group_key=name), 1, 0, NOW)]
 
 
 async def deliver(
-    url: str, alerts: list[dict[str, Any]], **settings: Any
+    url: str, alerts: list[Post], **settings: Any
 ) -> tuple[list[str | None], Notifier]:
     notifier = Notifier(
         Settings(alertmanager_url=url, notify_retry_max_s=0.2, alertmanager_timeout_s=2, **settings)
