@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -69,6 +70,11 @@ class Worker:
         return self.env[f"CXPULSE_{name.upper()}_TOPIC"]
 
     def start(self, ready_timeout_s: float = 90.0) -> None:
+        self.launch()
+        self.wait_ready(ready_timeout_s)
+
+    def launch(self) -> None:
+        """Start the process and return at once (a fault can then hit it while it starts)."""
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cxpulse.agents.cli", "worker"],
@@ -78,6 +84,9 @@ class Worker:
             cwd=REPO,
             start_new_session=True,
         )
+
+    def wait_ready(self, ready_timeout_s: float = 90.0) -> None:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -133,6 +142,7 @@ def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
         "CXPULSE_EVENTS_TOPIC": f"t{run}-events",
         "CXPULSE_SUMMARIES_TOPIC": f"t{run}-summaries",
         "CXPULSE_ALERTS_TOPIC": f"t{run}-alerts",
+        "CXPULSE_NOTICES_TOPIC": f"t{run}-notices",
         "CXPULSE_SCORES_TOPIC": f"t{run}-scores",
         "CXPULSE_INSIGHTS_TOPIC": f"t{run}-insights",
         "CXPULSE_DEAD_LETTER_TOPIC": f"t{run}-dead-letters",
@@ -185,3 +195,17 @@ def assert_replay_alerts_once(streamed: list[dict[str, Any]], expected: set[str]
     repeated = len(ids) - len(set(ids))
     print(f"{len(ids)} alerts, {repeated} published twice, none lost")
     assert repeated == 0, f"{repeated} alerts published twice (exactly-once)"
+
+
+def seeded_shares(seed: int, count: int, low: float, high: float) -> list[float]:
+    """``count`` shares in ``[low, high)``, one in the middle half of each equal slice at a
+    seeded place: the points of a stream where a fault test strikes, spread out (two are at
+    least half a slice apart) and the same on every run."""
+    rng = random.Random(seed)
+    slice_ = (high - low) / count
+    return [round(low + slice_ * (i + 0.25 + rng.random() / 2), 3) for i in range(count)]
+
+
+def share_params(seed: int, count: int, low: float, high: float) -> list[Any]:
+    """``seeded_shares`` as pytest parameters named after the share (``at-37%``)."""
+    return [pytest.param(s, id=f"at-{s:.0%}") for s in seeded_shares(seed, count, low, high)]
