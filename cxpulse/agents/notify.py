@@ -64,6 +64,7 @@ CHUNK = 200
 #: Records taken from the consumer at once.
 MAX_RECORDS = 500
 FIRST_RETRY_S = 0.5
+METADATA_MAX_AGE_MS = 10_000
 #: 4xx answers that say nothing about the alert: retried, never dead-lettered.
 RETRIED_4XX = {401: "unauthorised", 403: "unauthorised", 408: "unreachable", 429: "throttled"}
 MAX_BODY_CHARS = 500
@@ -458,6 +459,8 @@ class Notifier:
             auto_offset_reset="earliest",
             isolation_level="read_committed",  # never an alert of an aborted transaction
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            # An alerts topic created after the start is found within this time.
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **security,
         )
         self.producer = AIOKafkaProducer(
