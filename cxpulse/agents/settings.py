@@ -192,8 +192,8 @@ class Settings(BaseSettings):
     repeat_failure_min: int = Field(
         3,
         ge=1,
-        description="a customer's failures within the report-card window (a service's outage "
-        "not counted: its incident is) that make a repeat_failure alert",
+        description="a customer's own failures within the report-card window (broken "
+        "promises of no service, failed repeat contacts) that make a repeat_failure alert",
     )
     entity_min_samples: int = Field(
         10,

@@ -50,8 +50,8 @@ class ScoringConfig:
 
     # --- report card ---------------------------------------------------------------------
     report_card_window_hours: float = 720.0
-    #: A customer's failures (not counting a service's outage) within the report-card
-    #: window that make a repeat_failure alert.
+    #: A customer's own failures (broken promises of no service, failed repeat contacts)
+    #: within the report-card window that make a repeat_failure alert.
     repeat_failure_min: int = 3
     delight_min_csat: int = 5
     delight_min_nps: int = 9

@@ -1,7 +1,8 @@
 """Consistency (seed 002): predictability of the experience, not excellence.
 
     instability = mean over spread metrics with n >= 3 of min(sd / scale, spread_cap)
-    drift       = mean over spread metrics with a baseline of min(|mean - baseline| / scale, cap)
+    drift       = mean over spread metrics with a baseline of
+                  min(max(|mean - baseline| - sd / sqrt(n), 0) / scale, cap)
     breach      = failure rate + max(0, target - service level) / target
     score       = 100 * exp(-(instability + drift_weight * drift + breach_weight * breach))
 
@@ -98,7 +99,10 @@ def consistency(
         if metric.n >= MIN_SPREAD_SAMPLES:
             spreads.append(min(metric.sd / scales[name], cap))
         if name in baseline:
-            drifts.append(min(abs(metric.mean - baseline[name]) / scales[name], cap))
+            # Only the part of the gap its own sampling noise (one standard error) cannot
+            # explain: a pool of ten contacts is not a drift because its mean wobbles.
+            gap = abs(metric.mean - baseline[name]) - metric.sd / math.sqrt(metric.n)
+            drifts.append(min(max(gap, 0.0) / scales[name], cap))
     instability = _mean(spreads)
     drift = _mean(drifts)
     breach = 0.0

@@ -237,15 +237,17 @@ class _Step:
         """An F: de-dazzle, and say so unless a loyalty alert already names it.
 
         A single F is a notice (``core_service_failure``); it asks for a person when it
-        repeats: the customer's ``repeat_failure_min``-th F within the report-card window,
-        then not again within that window.  A broken promise of a service is counted by
-        that service's incident instead (``entity.py``), not here.  A repeat on a queue is
+        repeats: the customer's ``repeat_failure_min``-th F of their own within the
+        report-card window (a broken promise, a failed repeat contact), then not again
+        within that window.  A broken promise of a service is counted by that service's
+        incident instead (``entity.py``), an abandoned contact by its queue's service level
+        and bursts: neither counts here.  A repeat on a queue is
         handed to the queue (``HELD``): its window publishes it, or folds it into the
         queue's incident if that window burst, so an outage does not page once per
         customer who called twice.
         """
         state, config = self.state, self.config
-        if service_id is None:
+        if service_id is None and reason in ALERTED_FAILURES:
             horizon = self.at_us - config.report_card_window_us
             recent = [at for at in state.own_failures_us if at > horizon] + [self.at_us]
             state.own_failures_us = recent[-config.repeat_failure_min :]

@@ -37,8 +37,8 @@ class CustomerState:
     last_dazzle_event: str | None = None
     # report card
     last_f_us: int | None = None
-    #: Times of the latest failures that were not a service's broken promise, at most
-    #: ``repeat_failure_min`` of them (a repeat_failure alert counts them).
+    #: Times of the customer's latest own failures (a broken promise of no service, a
+    #: failed repeat contact), at most ``repeat_failure_min`` (repeat_failure counts them).
     own_failures_us: list[int] = field(default_factory=list)
     last_a_us: int | None = None
     graded: int = 0

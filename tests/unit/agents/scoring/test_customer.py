@@ -351,3 +351,47 @@ def test_redelivered_events_change_nothing(events: list[Event], data: st.DataObj
     _, redelivered = run(with_duplicates)
     assert [out for out in redelivered if not out.duplicate] == straight
     assert sum(out.duplicate for out in redelivered) == len(with_duplicates) - len(events)
+
+
+def repeat_alerts(emitted: list[Emitted]) -> list[tuple[str, float]]:
+    """Repeat failures, published or held for the queue, as (how, minute)."""
+    found = [("alert", a) for a in alerts(emitted, "repeat_failure")]
+    found += [
+        ("held", Alert.model_validate_json(s.held_alert))
+        for out in emitted
+        for s in out.summaries
+        if s.kind == "held" and s.held_alert is not None
+    ]
+    return [(how, (a.occurred_at - T0).total_seconds() / 60) for how, a in found]
+
+
+DAYS_APART = (0.0, 73 * 60.0, 146 * 60.0, 219 * 60.0)  # beyond the 72 h repeat window
+MINUTES_APART = (0.0, 10.0, 30.0, 75.0)
+
+
+@pytest.mark.parametrize(
+    ("times", "outcomes", "queue_id", "expected"),
+    [
+        # the first unresolved contact is no F; its three failed repeats are
+        (MINUTES_APART, ["unresolved"] * 4, "q1", [("held", 77.0)]),
+        (MINUTES_APART, ["unresolved"] * 4, None, [("alert", 77.0)]),
+        (MINUTES_APART, ["unresolved", "unresolved", "resolved", "unresolved"], "q1", []),
+        # abandoned calls, days apart: F each, but the queue's service level answers
+        (DAYS_APART, ["abandoned"] * 4, "q1", []),
+    ],
+)
+def test_a_repeat_failure_counts_the_customers_own_failures(
+    times: tuple[float, ...],
+    outcomes: list[str],
+    queue_id: str | None,
+    expected: list[tuple[str, float]],
+) -> None:
+    make = Events()
+    events: list[Event] = []
+    for i, (at, outcome) in enumerate(zip(times, outcomes, strict=True)):
+        events += make.contact(f"i{i}", at, outcome=outcome)
+    if queue_id is None:
+        events = [e.model_copy(update={"queue_id": None}) for e in events]
+    _, emitted = run(events)
+    assert "F" in [grade for out in emitted for grade in out.grades]
+    assert repeat_alerts(emitted) == expected
