@@ -142,7 +142,8 @@ class FiringAlerts:
 
     ``apply`` takes each record of the alerts topic in order and returns the Alertmanager
     alerts to post for it: a firing record updates (or starts) its alert; a resolved record
-    resolves every alert of its group key, since a group key is one condition.  An update
+    resolves every alert of its group key, since a group key is one condition, and every
+    firing record of that key published before it, whenever it is read.  An update
     whose labels changed (say, its severity rose) also resolves the alert it replaces, so
     that nothing is left firing under the old labels.
     """
@@ -151,6 +152,8 @@ class FiringAlerts:
         self.grafana_url = grafana_url
         self.valid_for = timedelta(seconds=VALID_FOR_RESENDS * resend_interval_s)
         self._groups: dict[str, dict[Identity, Held]] = {}
+        #: Group keys resolved: the Kafka timestamp of the resolution and its time.
+        self._resolved: dict[str, tuple[int, datetime]] = {}
 
     def __len__(self) -> int:
         return sum(len(group) for group in self._groups.values())
@@ -168,12 +171,19 @@ class FiringAlerts:
             partition=partition,
         )
         if alert.status is AlertStatus.RESOLVED:
+            self._resolved[key] = (seen_ms, at)
             group = self._groups.pop(key, {})
             own = group.pop(identity(alert), None)
             if own is not None:  # resolves the alert that started then
                 held.starts_at = own.starts_at
             others = [Post(h, at) for h in group.values() if h.labels != held.labels]
             return [Post(held, at), *others]
+        resolved = self._resolved.get(key)
+        if resolved is not None and seen_ms <= resolved[0]:
+            # Published before its condition's resolution, read after it (from another
+            # partition, or in a rebuild that reads one partition after the other):
+            # resolved already, so it is posted resolved and not held.
+            return [Post(held, max(resolved[1], held.starts_at))]
         group = self._groups.setdefault(key, {})
         previous = group.get(identity(alert))
         replaced: list[Post] = []
@@ -195,6 +205,8 @@ class FiringAlerts:
 
     def expire(self, oldest_ms: int) -> int:
         """Stop holding alerts last seen before ``oldest_ms``; how many were dropped."""
+        for key in [k for k, (seen_ms, _) in self._resolved.items() if seen_ms < oldest_ms]:
+            del self._resolved[key]
         return self._drop(lambda held: held.seen_ms < oldest_ms)
 
     def drop_partitions(self, partitions: set[int]) -> int:

@@ -312,14 +312,13 @@ class Stack:
         return self.notify.env["CXPULSE_ALERTS_TOPIC"]
 
     def produce(self, *records: dict[str, Any] | bytes) -> None:
-        values = [r if isinstance(r, bytes) else orjson.dumps(r) for r in records]
-        asyncio.run(
-            produce(
-                self.bootstrap,
-                self.alerts_topic,
-                ((str(i).encode(), v) for i, v in enumerate(values)),
-            )
-        )
+        """Keyed by entity id, as the worker publishes alerts: the records of one entity
+        (its firing and resolved ones) share a partition and keep their order."""
+        keyed = [
+            (None, r) if isinstance(r, bytes) else (str(r["entity_id"]).encode(), orjson.dumps(r))
+            for r in records
+        ]
+        asyncio.run(produce(self.bootstrap, self.alerts_topic, keyed))
 
 
 @pytest.fixture

@@ -185,6 +185,24 @@ def test_a_resolution_resolves_every_alert_of_its_group_since_the_first_start() 
     assert firing.resend() == []
 
 
+def test_a_firing_record_published_before_its_resolution_but_read_after_it_is_resolved() -> None:
+    firing = firing_map()
+    group = "failure_burst:service:svc@1"
+    incident = make_alert(entity_type=EntityType.SERVICE, entity_id="svc", group_key=group)
+    resolution = incident.model_copy(update={"status": AlertStatus.RESOLVED, "occurred_at": NOW})
+    customer = make_alert(entity_type=EntityType.CUSTOMER, entity_id="c-1", group_key=group)
+    firing.apply(incident, 1_000, 0, NOW)
+    firing.apply(resolution, 3_000, 0, NOW)
+
+    (late,) = firing.apply(customer, 2_000, 1, NOW)  # another partition, read later
+    newer = customer.model_copy(update={"alert_id": "a9"})
+    (again,) = firing.apply(newer, 4_000, 1, NOW)  # published after the resolution
+
+    assert late.render(NOW)["endsAt"] == iso(NOW)
+    assert len(firing) == 1
+    assert again.render(NOW)["endsAt"] > iso(NOW)
+
+
 def test_a_resolution_never_ends_before_its_start() -> None:
     firing = firing_map()
     alert = make_alert()
