@@ -20,6 +20,8 @@ line is ``runs N / exact N / lost N / extra N / duplicated N`` (runs with a lost
 or a duplicated alert).  Exit status: under exactly-once, 0 only if every run was exact;
 under at-least-once, 0 unless an alert was lost (duplicates are counted and reported).  A
 run that could not complete, or a soak cut short by ``--time-limit``, exits non-zero too.
+A restarted worker that stops making progress with records left to read has stalled: the
+run reports it, with what the topics held by then compared all the same.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ RUN_TIMEOUT_S = 300.0
 FIRST_RUN_ESTIMATE_S = 60.0
 #: Committed offsets and output ends unchanged for this long: the pipeline is at rest.
 REST_S = 2.0
+#: ... unless records are left to read: then it has stalled (a restart's rebalance and
+#: recovery take 10-15 s).
+STALL_S = 60.0
 KILL_POLL_S = 0.02
 READY_POLL_S = 0.025
 #: Lines of each kind of difference printed per run.
@@ -349,10 +354,8 @@ def progress_line(result: RunResult, runs: int) -> str:
         head += f", then again: {second}"
     head += ")"
     c = result.comparison
-    if result.error is not None:
-        verdict = f"ERROR: {result.error.splitlines()[0]}"
-    elif c is None:
-        verdict = "ERROR: no comparison"
+    if c is None:
+        verdict = f"ERROR: {(result.error or 'no comparison').splitlines()[0]}"
     elif c.exact:
         verdict = (
             f"exact: {c.published} alerts = replay's {c.expected}, "
@@ -364,13 +367,15 @@ def progress_line(result: RunResult, runs: int) -> str:
             f"duplicated {len(c.duplicated)}, changed {len(c.changed)}, "
             f"snapshots {len(c.snapshots)} ({c.published} alerts read, {c.expected} expected)"
         )
+    if c is not None and result.error is not None:
+        verdict = f"ERROR: {result.error.splitlines()[0]}; as the topics stood then: {verdict}"
     return f"{head}: {verdict} [{result.seconds:.0f} s]"
 
 
 def other_differences_line(results: Sequence[RunResult]) -> str:
     """What the summary line does not count: runs with an alert of other content, a last
     snapshot that differs, or no comparison at all."""
-    compared = [r.comparison for r in results if r.comparison is not None and r.error is None]
+    compared = [r.comparison for r in results if r.comparison is not None]
     return (
         f"not exact {sum(not r.exact for r in results)}: "
         f"changed content {sum(bool(c.changed) for c in compared)} / "
@@ -381,7 +386,7 @@ def other_differences_line(results: Sequence[RunResult]) -> str:
 
 def summary_line(results: Sequence[RunResult]) -> str:
     """``runs N / exact N / lost N / extra N / duplicated N``, counting runs."""
-    compared = [r.comparison for r in results if r.comparison is not None and r.error is None]
+    compared = [r.comparison for r in results if r.comparison is not None]
     return (
         f"runs {len(results)} / exact {sum(r.exact for r in results)} / "
         f"lost {sum(bool(c.lost) for c in compared)} / "
@@ -392,7 +397,8 @@ def summary_line(results: Sequence[RunResult]) -> str:
 
 def exit_status(results: Sequence[RunResult], runs_asked: int, guarantee: Guarantee) -> int:
     """0 when the guarantee held in every run asked for; 1 when it did not; 2 when a run
-    could not be compared or the soak was cut short (nothing can be said of the rest)."""
+    could not finish (an error, or a stall whose topics still held what replay computes) or
+    the soak was cut short (nothing can be said of the rest)."""
     if guarantee == "exactly_once":
         broken = any(r.comparison is not None and not r.comparison.exact for r in results)
     else:
@@ -409,6 +415,11 @@ def exit_status(results: Sequence[RunResult], runs_asked: int, guarantee: Guaran
 
 class RunError(RuntimeError):
     """A run could not reach the point of comparison."""
+
+
+class Stalled(RunError):
+    """The restarted worker stopped making progress with records left to read: what the
+    topics hold then is still compared (a stall withholds alerts as surely as a loss)."""
 
 
 @dataclass(frozen=True)
@@ -545,8 +556,9 @@ def _wait_at_rest(
     bootstrap: str, group: str, topics: _Topics, worker: Worker, deadline: float
 ) -> None:
     """Until the input is consumed, every internal lag is zero and nothing has moved (offsets
-    committed, outputs written) for ``REST_S``."""
-    still_since: float | None = None
+    committed, outputs written) for ``REST_S``; ``Stalled`` if a lag stays while nothing
+    moves for ``STALL_S``."""
+    moved_at = time.monotonic()
     last: Any = None
     left = "nothing checked"
     while time.monotonic() < deadline:
@@ -554,12 +566,12 @@ def _wait_at_rest(
             raise RunError(f"worker exited while finishing:\n{worker.log_tail()}")
         done, fingerprint, left = _at_rest_state(bootstrap, group, topics)
         now = time.monotonic()
-        if done and fingerprint == last and still_since is not None:
-            if now - still_since >= REST_S:
-                return
-        else:
-            still_since = now if done else None
-        last = fingerprint
+        if fingerprint != last:
+            moved_at, last = now, fingerprint
+        elif done and now - moved_at >= REST_S:
+            return
+        elif not done and now - moved_at >= STALL_S:
+            raise Stalled(f"stalled: nothing committed for {STALL_S:.0f} s; behind: {left}")
         time.sleep(0.5)
     raise RunError(f"not at rest in time; behind: {left or 'outputs still moving'}")
 
@@ -586,6 +598,49 @@ async def _read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> li
     return records
 
 
+def _stream(
+    plan: KillPlan, options: Options, worker: Worker, rundir: Path, topics: _Topics
+) -> tuple[int, Expected]:
+    """Simulate the run's stream, replay it and produce it all; its length and the replay."""
+    events_file = rundir / "events.jsonl"
+    _cxpulse(
+        worker.env,
+        "simulate",
+        "--seed", str(plan.stream_seed),
+        "--count", str(options.events),
+        "--output", str(events_file),
+    )  # fmt: skip
+    lines = events_file.read_bytes().splitlines()
+    expected = expected_outputs(lines, settings_for(worker.env))
+    _cxpulse(worker.env, "topics")
+    records = [(str(orjson.loads(line)["customer_id"]).encode(), line) for line in lines]
+    asyncio.run(kafka_ops.fill(options.bootstrap, topics.input, records))
+    return len(lines), expected
+
+
+def _kill(
+    plan: KillPlan, result: RunResult, worker: Worker, topics: _Topics, deadline: float
+) -> None:
+    """Start the worker and kill -9 it as planned (twice for a double kill)."""
+    bootstrap, group = worker.env["CXPULSE_KAFKA_BOOTSTRAP"], worker.env["CXPULSE_APP_ID"]
+    worker.launch()
+    target = max(1, round(plan.share * result.events))
+    asyncio.run(
+        _wait_input_committed(
+            bootstrap, group, topics.input, target=target, worker=worker, deadline=deadline
+        )
+    )
+    worker.stop(signal.SIGKILL)
+    time.sleep(0.3)  # a commit already on the wire lands (or not) before the offsets are read
+    offsets = asyncio.run(kafka_ops.committed(bootstrap, group))
+    result.kills.append(KillPoint("the first kill -9", _committed_by_role(offsets, topics.roles)))
+    if plan.second_kill_delay_s is not None:
+        what = _kill_while_restoring(worker, plan.second_kill_delay_s, deadline)
+        time.sleep(0.3)
+        offsets = asyncio.run(kafka_ops.committed(bootstrap, group))
+        result.kills.append(KillPoint(what, _committed_by_role(offsets, topics.roles)))
+
+
 def run_once(plan: KillPlan, options: Options, workdir: Path, deadline: float) -> RunResult:
     started = time.monotonic()
     rundir = workdir / f"run-{plan.run:03d}"
@@ -593,45 +648,16 @@ def run_once(plan: KillPlan, options: Options, workdir: Path, deadline: float) -
     worker = make_worker(options.bootstrap, rundir, CXPULSE_PROCESSING_GUARANTEE=options.guarantee)
     result = RunResult(plan, options.events)
     group = worker.env["CXPULSE_APP_ID"]
-    settings = settings_for(worker.env)
-    topics = _topics_of(settings)
+    topics = _topics_of(settings_for(worker.env))
     bootstrap = options.bootstrap
     try:
-        events_file = rundir / "events.jsonl"
-        _cxpulse(
-            worker.env,
-            "simulate",
-            "--seed", str(plan.stream_seed),
-            "--count", str(options.events),
-            "--output", str(events_file),
-        )  # fmt: skip
-        lines = events_file.read_bytes().splitlines()
-        result.events = len(lines)
-        expected = expected_outputs(lines, settings)
-        _cxpulse(worker.env, "topics")
-        records = [(str(orjson.loads(line)["customer_id"]).encode(), line) for line in lines]
-        asyncio.run(kafka_ops.fill(bootstrap, topics.input, records))
-
-        worker.launch()
-        target = max(1, round(plan.share * len(lines)))
-        asyncio.run(
-            _wait_input_committed(
-                bootstrap, group, topics.input, target=target, worker=worker, deadline=deadline
-            )
-        )
-        worker.stop(signal.SIGKILL)
-        time.sleep(0.3)  # a commit already on the wire lands (or not) before the offsets are read
-        offsets = asyncio.run(kafka_ops.committed(bootstrap, group))
-        result.kills.append(
-            KillPoint("the first kill -9", _committed_by_role(offsets, topics.roles))
-        )
-        if plan.second_kill_delay_s is not None:
-            what = _kill_while_restoring(worker, plan.second_kill_delay_s, deadline)
-            time.sleep(0.3)
-            offsets = asyncio.run(kafka_ops.committed(bootstrap, group))
-            result.kills.append(KillPoint(what, _committed_by_role(offsets, topics.roles)))
+        result.events, expected = _stream(plan, options, worker, rundir, topics)
+        _kill(plan, result, worker, topics, deadline)
         worker.start(ready_timeout_s=max(1.0, min(120.0, deadline - time.monotonic())))
-        _wait_at_rest(bootstrap, group, topics, worker, deadline)
+        try:
+            _wait_at_rest(bootstrap, group, topics, worker, deadline)
+        except Stalled as exc:
+            result.error = f"{exc}"
         alerts = [r for t in topics.alerts for r in asyncio.run(_read_topic(bootstrap, t))]
         scores = asyncio.run(_read_topic(bootstrap, topics.scores))
         result.comparison = compare(alerts, scores, expected)

@@ -267,3 +267,19 @@ def test_the_exit_status_follows_the_guarantee(guarantee: Any, defect: str, stat
         results[1].error = "RunError: not at rest in time"
     asked = 3 if defect == "cut short" else 2
     assert exit_status(results, asked, guarantee) == status
+
+
+def test_a_stalled_run_is_reported_with_what_the_topics_held_then() -> None:
+    clean = Expected(alerts={"a1": alert("a1"), "a2": alert("a2")}, last_snapshots={})
+    stalled = run_result(
+        compare([alert("a1")], [], clean),
+        error="stalled: nothing committed for 60 s; behind: t1-summaries[3] 1 of 35",
+    )
+    line = progress_line(stalled, runs=1)
+    assert "ERROR: stalled: nothing committed for 60 s; behind: t1-summaries[3] 1 of 35" in line
+    assert "as the topics stood then: NOT EXACT: lost 1" in line
+    assert not stalled.exact
+    assert summary_line([stalled]) == "runs 1 / exact 0 / lost 1 / extra 0 / duplicated 0"
+    assert exit_status([stalled], 1, "at_least_once") == 1
+    nothing_lost = run_result(compare([alert("a1"), alert("a2")], [], clean), error="stalled")
+    assert exit_status([nothing_lost], 1, "exactly_once") == 2
