@@ -17,8 +17,8 @@ import faust
 
 from cxpulse.agents.app import app_kwargs
 from cxpulse.agents.settings import Settings
-from cxpulse.agents.transactions import TransactionalApp
-from cxpulse.agents.web import readiness
+from cxpulse.engine.transactions import TransactionalApp
+from cxpulse.engine.readiness import readiness
 from cxpulse.agents.worker import use_event_loop
 
 

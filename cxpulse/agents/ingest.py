@@ -9,7 +9,6 @@ state lives.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from cxpulse.agents.bundles import Outbox, forwarded_event
 from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.scoring.lanes import lane_for
+from cxpulse.engine.batches import Batch, run_batches
 from cxpulse.schemas.events import Event
 
 STAGE = "ingest"
@@ -61,26 +61,33 @@ def forward_event(
     pipeline.metrics.events.labels(event.type, event.source or source, event.channel or "").inc()
 
 
+async def ingest_batch(pipeline: Pipeline, batch: Batch) -> None:
+    """Validate a batch of the input topic: valid events forwarded, the rest dead-lettered."""
+    max_bytes = pipeline.settings.max_event_bytes
+    events = Outbox()
+    for record in batch:
+        message = record.message
+        result = decode_event(message.value, max_bytes)
+        if isinstance(result, Rejection):
+            await send_dead_letter(pipeline, message, result, STAGE)
+            continue
+        forward_event(pipeline, events, result, value=message.value, origin=message, source="")
+    await pipeline.send_bundles(pipeline.events_topic, events)
+
+
 def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
-    metrics = pipeline.metrics
-    within = settings.batch_within_ms / 1000
-    gate = pipeline.app.commit_gate
 
     @pipeline.app.agent(pipeline.input_topic, name="cxpulse.ingest")
     async def ingest(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=within):
-            started = time.perf_counter()
-            async with gate.batch():
-                events = Outbox()
-                for record in batch:
-                    message = record.message
-                    result = decode_event(message.value, settings.max_event_bytes)
-                    if isinstance(result, Rejection):
-                        await send_dead_letter(pipeline, message, result, STAGE)
-                        continue
-                    forward_event(
-                        pipeline, events, result, value=message.value, origin=message, source=""
-                    )
-                await pipeline.send_bundles(pipeline.events_topic, events)
-            metrics.processing.labels("ingest").observe(time.perf_counter() - started)
+        async def handle(batch: Batch) -> None:
+            await ingest_batch(pipeline, batch)
+
+        await run_batches(
+            stream,
+            handle,
+            size=settings.batch_size,
+            within_s=settings.batch_within_ms / 1000,
+            gate=pipeline.app.commit_gate,
+            observe=pipeline.metrics.processing.labels(STAGE).observe,
+        )

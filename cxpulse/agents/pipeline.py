@@ -11,7 +11,7 @@ from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.settings import Settings
-from cxpulse.agents.transactions import TransactionalApp
+from cxpulse.engine.transactions import TransactionalApp
 
 
 @dataclass(frozen=True)

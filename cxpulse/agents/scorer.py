@@ -9,15 +9,11 @@ each read, scored, saved and sent before the next is read.
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from faust.streams import _current_event as CURRENT_EVENT
 from pydantic import ValidationError
 
 from cxpulse.agents.bundles import Outbox, ReadRecord, forwarded_in_chunks
@@ -32,59 +28,11 @@ from cxpulse.agents.scoring.entity import EntityState
 from cxpulse.agents.scoring.partition import score_partition_record
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.agents.scoring.windows import PartitionClock, window_start
-
-State = TypeVar("State", CustomerState, EntityState, PartitionClock, "LaneMark")
+from cxpulse.engine.batches import Batch, run_batches
+from cxpulse.engine.state import StateBatch
 
 #: The entity table's key of a summaries partition's clock (no entity key starts so).
 CLOCK_KEY = b"~clock"
-
-
-@contextmanager
-def acting_for(record: Any) -> Iterator[None]:
-    """Make ``record`` faust's current event while a table is read or written.
-
-    faust files table reads and writes under the partition of the *current* event (a
-    context variable), which inside ``take_events`` is whatever the stream read last.
-    Pointing it at the record being handled keeps every key's state (store and changelog)
-    on that key's partition.  Only this task's context changes: the stream's background
-    reader runs in its own task and keeps its own current event.
-    """
-    token = CURRENT_EVENT.set(weakref.ref(record))
-    try:
-        yield
-    finally:
-        CURRENT_EVENT.reset(token)
-
-
-class BatchState(Generic[State]):
-    """One batch's view of a state table: each key read once, written back once.
-
-    ``commit`` first awaits the batch's output deliveries, then saves the states that
-    record them, so a crash never loses an output.  Under exactly-once both are in the
-    input's transaction, so a crash does not repeat one either.
-    """
-
-    def __init__(self, table: Any, decode: Callable[[bytes], State]) -> None:
-        self._table = table
-        self._decode: Callable[[bytes], State] = decode
-        self._states: dict[bytes, tuple[State, Any]] = {}
-
-    def get(self, key: bytes, record: Any) -> State | None:
-        if key in self._states:
-            return self._states[key][0]
-        with acting_for(record):
-            raw = self._table.get(key)
-        return None if raw is None else self._decode(raw)
-
-    def put(self, key: bytes, state: State, record: Any) -> None:
-        self._states[key] = (state, record)
-
-    async def commit(self, deliveries: list[Awaitable[Any]]) -> None:
-        await asyncio.gather(*deliveries)
-        for key, (state, record) in self._states.items():
-            with acting_for(record):
-                await self._table.put(key, state.to_bytes(), record)
-        await self._table.delivered()
 
 
 @dataclass
@@ -115,7 +63,7 @@ class LaneProgress:
     the records that told it: an aborted chunk forgets both, and its retry tells again.
     """
 
-    def __init__(self, config: ScoringConfig, partitions: int, marks: BatchState[LaneMark]):
+    def __init__(self, config: ScoringConfig, partitions: int, marks: StateBatch[LaneMark]):
         self._config = config
         self._partitions = range(partitions)
         self._marks = marks
@@ -148,8 +96,8 @@ class LaneProgress:
 async def score_summaries(
     pipeline: Pipeline,
     record: Any,
-    states: BatchState[EntityState],
-    clocks: BatchState[PartitionClock],
+    states: StateBatch[EntityState],
+    clocks: StateBatch[PartitionClock],
 ) -> list[Awaitable[Any]]:
     """Score one summaries record on its partition (``scoring/partition.py``): load what
     it needs, save what it changed, send what it emitted; returns the deliveries."""
@@ -183,68 +131,88 @@ async def score_summaries(
     return deliveries
 
 
-def register(pipeline: Pipeline) -> None:
-    settings = pipeline.settings
-    metrics = pipeline.metrics
-    config = pipeline.scoring
-    within = settings.batch_within_ms / 1000
-    entity_within = settings.entity_batch_within_ms / 1000
-    gate = pipeline.app.commit_gate
+async def score_chunk(pipeline: Pipeline, chunk: list[ReadRecord]) -> None:
+    """Score a chunk of events-topic records: their customers' states read once and
+    written once, their outputs sent, their summaries bundled per summaries partition."""
+    settings, metrics, config = pipeline.settings, pipeline.metrics, pipeline.scoring
+    states = StateBatch(pipeline.customers, CustomerState.from_bytes)
+    marks = StateBatch(pipeline.customers, LaneMark.from_bytes)
+    progress = LaneProgress(config, settings.partitions, marks)
+    summaries = Outbox()
+    deliveries: list[Awaitable[Any]] = []
+    for record, forwarded in chunk:
+        message = record.message
+        if isinstance(forwarded, ValidationError):
+            # Ingest validated it; only a schema change in between lands here.
+            reason = f"scorer could not read event: {forwarded}"
+            await send_dead_letter(pipeline, message, Rejection("invalid_event", reason), "scorer")
+            continue
+        for item in forwarded:
+            event = item.event
+            key = event.customer_id.encode()
+            state, emitted = score_customer_event(states.get(key, record), event, config)
+            deliveries += await publish(
+                pipeline,
+                emitted,
+                message,
+                received_at=item.received_at,
+                summaries=summaries,
+                lane=message.partition,
+            )
+            states.put(key, state, record)
+            progress.saw(record, emitted.summaries)
+            metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
+    progress.stamp(summaries)
+    deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
+    await states.commit(deliveries)
+    await marks.commit([])
 
-    async def score_chunk(chunk: list[ReadRecord]) -> None:
-        states = BatchState(pipeline.customers, CustomerState.from_bytes)
-        marks = BatchState(pipeline.customers, LaneMark.from_bytes)
-        progress = LaneProgress(config, settings.partitions, marks)
-        summaries = Outbox()
-        deliveries: list[Awaitable[Any]] = []
-        for record, forwarded in chunk:
-            message = record.message
-            if isinstance(forwarded, ValidationError):
-                # Ingest validated it; only a schema change in between lands here.
-                reason = f"scorer could not read event: {forwarded}"
-                await send_dead_letter(
-                    pipeline, message, Rejection("invalid_event", reason), "scorer"
-                )
-                continue
-            for item in forwarded:
-                event = item.event
-                key = event.customer_id.encode()
-                state, emitted = score_customer_event(states.get(key, record), event, config)
-                deliveries += await publish(
-                    pipeline,
-                    emitted,
-                    message,
-                    received_at=item.received_at,
-                    summaries=summaries,
-                    lane=message.partition,
-                )
-                states.put(key, state, record)
-                progress.saw(record, emitted.summaries)
-                metrics.event_time_lag.set(time.time() - event.occurred_at.timestamp())
-        progress.stamp(summaries)
-        deliveries += await pipeline.send_bundles(pipeline.summaries_topic, summaries)
-        await states.commit(deliveries)
-        await marks.commit([])
+
+async def score_customer_batch(pipeline: Pipeline, batch: Batch) -> None:
+    """A batch of the events topic, chunk by chunk (``bundles.forwarded_in_chunks``)."""
+    for chunk in forwarded_in_chunks(batch, pipeline.settings.batch_size):
+        await score_chunk(pipeline, chunk)
+
+
+async def score_entity_batch(pipeline: Pipeline, batch: Batch) -> None:
+    """A batch of the summaries topic: each record scored on its partition."""
+    states = StateBatch(pipeline.entities, EntityState.from_bytes)
+    clocks = StateBatch(pipeline.entities, PartitionClock.from_bytes)
+    deliveries: list[Awaitable[Any]] = []
+    for record in batch:
+        deliveries += await score_summaries(pipeline, record, states, clocks)
+    await states.commit(deliveries)
+    await clocks.commit([])
+
+
+def register(pipeline: Pipeline) -> None:
+    settings, metrics = pipeline.settings, pipeline.metrics
+    gate = pipeline.app.commit_gate
 
     @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
     async def score_customers(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=within):
-            started = time.perf_counter()
-            async with gate.batch():
-                for chunk in forwarded_in_chunks(batch, settings.batch_size):
-                    await score_chunk(chunk)
-            metrics.processing.labels("scorer").observe(time.perf_counter() - started)
+        async def handle(batch: Batch) -> None:
+            await score_customer_batch(pipeline, batch)
+
+        await run_batches(
+            stream,
+            handle,
+            size=settings.batch_size,
+            within_s=settings.batch_within_ms / 1000,
+            gate=gate,
+            observe=metrics.processing.labels("scorer").observe,
+        )
 
     @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
     async def score_entities(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=entity_within):
-            started = time.perf_counter()
-            states = BatchState(pipeline.entities, EntityState.from_bytes)
-            clocks = BatchState(pipeline.entities, PartitionClock.from_bytes)
-            deliveries: list[Awaitable[Any]] = []
-            async with gate.batch():
-                for record in batch:
-                    deliveries += await score_summaries(pipeline, record, states, clocks)
-                await states.commit(deliveries)
-                await clocks.commit([])
-            metrics.processing.labels("entity_scorer").observe(time.perf_counter() - started)
+        async def handle(batch: Batch) -> None:
+            await score_entity_batch(pipeline, batch)
+
+        await run_batches(
+            stream,
+            handle,
+            size=settings.batch_size,
+            within_s=settings.entity_batch_within_ms / 1000,
+            gate=gate,
+            observe=metrics.processing.labels("entity_scorer").observe,
+        )

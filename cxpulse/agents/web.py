@@ -6,82 +6,19 @@ consumer lag per partition every 5 s, table sizes at the first refresh and then 
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import Any
 
-from faust.stores.memory import Store as MemoryStore
 from prometheus_client import generate_latest
 
 from cxpulse.agents.pipeline import Pipeline
+from cxpulse.engine.readiness import is_ready, readiness
+from cxpulse.engine.tables import count_keys
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 GAUGE_REFRESH_SECONDS = 5.0
 TABLE_KEYS_REFRESH_SECONDS = 30.0
-#: Keys counted between two turns of the event loop.
-COUNT_CHUNK = 10_000
-
-
-async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int | None:
-    """Keys of ``table`` in this worker's active partitions, without holding the loop;
-    None if a rebalance opened or closed a partition's store during the walk.
-
-    faust's ``len()`` of a RocksDB table walks every key in one go, about a second per
-    million keys: the whole worker stalled for that long.  This walk yields to the event
-    loop after every ``chunk`` keys.  RocksDB's own key estimate is O(1) but counts every
-    overwrite until a compaction, so it can be off by the number of updates.
-    """
-    store = table.data
-    if isinstance(store, MemoryStore):  # a dict: O(1), and it must not change under a walk
-        return len(store)
-    count = 0
-    try:
-        for count, _ in enumerate(store.keys(), start=1):
-            if count % chunk == 0:
-                await asyncio.sleep(0)
-    except RuntimeError:  # faust's dict of partition stores changed size under the walk
-        return None
-    return count
-
-
-def waiting_for(app: Any) -> list[str]:
-    """What readiness still waits for (nothing: ready): partitions assigned, no rebalance,
-    every table recovered from its changelog, a broker connected."""
-    recovery = app.tables.recovery
-    conditions = (
-        ("partition assignment", bool(app.consumer.assignment())),
-        ("the end of a rebalance", not app.rebalancing),
-        ("table recovery", not recovery.in_recovery and recovery.completed.is_set()),
-        ("a broker connection", broker_connected(app)),
-    )
-    return [name for name, met in conditions if not met]
-
-
-def is_ready(app: Any) -> bool:
-    return not waiting_for(app)
-
-
-def readiness(app: Any) -> tuple[dict[str, Any], int]:
-    """``/readyz``'s body and status."""
-    waiting = waiting_for(app)
-    return {"ready": not waiting, "waiting_for": waiting}, 503 if waiting else 200
-
-
-def broker_connected(app: Any) -> bool:
-    """Whether the consumer holds an open connection to a broker.
-
-    Its fetches keep one open while a broker answers (one returns at least every
-    ``fetch_max_wait_ms``); in an outage every connection closes and each reconnect is
-    refused: without this check a worker reported ready through a whole broker outage.
-    The consumer lives in faust's consumer thread; before it has started there is
-    nothing to tell, and the other conditions decide.
-    """
-    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
-    connections = getattr(getattr(consumer, "_client", None), "_conns", None)
-    if connections is None:
-        return True
-    return any(connection.connected() for connection in list(connections.values()))
 
 
 def register(pipeline: Pipeline) -> None:

@@ -13,7 +13,7 @@ from cxpulse.agents.app import build_pipeline
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.settings import Settings
 from cxpulse.agents.topics import BrokerUnavailable, ensure_topics
-from cxpulse.agents.transactions import discard_unclean_store, mark_clean_stop
+from cxpulse.engine.transactions import discard_unclean_store, mark_clean_stop
 
 
 def use_event_loop(name: str) -> None:

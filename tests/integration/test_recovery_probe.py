@@ -9,7 +9,7 @@ import uuid
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bench.kafka_ops import assigned_consumer, create_topic
-from cxpulse.agents.recovery import last_visible_offsets
+from cxpulse.engine.recovery import last_visible_offsets
 
 
 async def _topic(bootstrap: str) -> str:

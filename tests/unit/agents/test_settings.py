@@ -57,3 +57,19 @@ def test_help_documents_every_setting_with_its_env_var() -> None:
     for name in Settings.model_fields:
         assert f"CXPULSE_{name.upper()}" in text
         assert "--" + name.replace("_", "-") in text
+
+
+def test_every_scoring_setting_defaults_to_the_scoring_models_own_default() -> None:
+    """One source for each default: a setting that names a ScoringConfig field starts from
+    the same value, so the worker, the replay and the pure tests score alike."""
+    from dataclasses import MISSING, fields
+
+    from cxpulse.agents.scoring.config import ScoringConfig
+
+    shared = [f for f in fields(ScoringConfig) if f.name in Settings.model_fields]
+    assert len(shared) >= 20
+    for model_field in shared:
+        assert model_field.default is not MISSING
+        assert Settings.model_fields[model_field.name].default == model_field.default, (
+            model_field.name
+        )

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 
-from cxpulse.agents.committed_reads import last_record_before
+from cxpulse.engine.committed_reads import last_record_before
 
 #: How many offsets before the end of a partition the probe reads.
 TAIL = 256

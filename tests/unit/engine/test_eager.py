@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cxpulse.agents.eager import Finished, start_eagerly
+from cxpulse.engine.eager import Finished, start_eagerly
 
 
 def test_a_coroutine_that_never_waits_finishes_in_its_first_step() -> None:

@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from cxpulse.agents.app import build_pipeline
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.settings import Settings
-from cxpulse.agents.web import count_keys, waiting_for
+from cxpulse.engine.readiness import waiting_for
+from cxpulse.engine.tables import count_keys
 
 
 def rocksdb_customers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -91,7 +92,8 @@ def test_readiness_says_what_it_waits_for(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(app.consumer, "assignment", set)  # not started: nothing assigned
     thread: Any = app.consumer._thread  # type: ignore[attr-defined]  # faust's consumer thread
     try:
-        assert waiting_for(app) == ["partition assignment", "table recovery"]
+        # not started: nothing is connected either
+        assert waiting_for(app) == ["partition assignment", "table recovery", "a broker connection"]
 
         # In a broker outage every connection of the consumer's client is closed.
         connection = SimpleNamespace(connected=lambda: False)
@@ -99,5 +101,23 @@ def test_readiness_says_what_it_waits_for(tmp_path: Path, monkeypatch: pytest.Mo
         assert "a broker connection" in waiting_for(app)
         connection.connected = lambda: True
         assert "a broker connection" not in waiting_for(app)
+    finally:
+        thread.thread_loop.close()
+
+
+def test_readiness_fails_closed_and_says_why_when_the_client_moved(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = build_pipeline(Settings(data_dir=str(tmp_path)), Metrics(CollectorRegistry())).app
+    monkeypatch.setattr(app.consumer, "assignment", set)
+    thread: Any = app.consumer._thread  # type: ignore[attr-defined]  # faust's consumer thread
+    try:
+        thread._consumer = SimpleNamespace(client=SimpleNamespace(conns={}))  # renamed
+        with caplog.at_level("ERROR"):
+            assert "a broker connection" in waiting_for(app)
+            assert "a broker connection" in waiting_for(app)
+        said = [r.getMessage() for r in caplog.records if "_client._conns" in r.getMessage()]
+        assert len(said) == 1, "said once, not at every check"
+        assert "not ready" in said[0]
     finally:
         thread.thread_loop.close()

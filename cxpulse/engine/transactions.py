@@ -55,8 +55,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
 
-from cxpulse.agents.eager import Finished, start_eagerly
-from cxpulse.agents.recovery import PromptTableManager
+from cxpulse.engine.eager import Finished, start_eagerly
+from cxpulse.engine.recovery import PromptTableManager
 
 CLEAN_STOP_MARKER = "cxpulse-clean-stop"
 
@@ -224,21 +224,42 @@ class GatedConsumer(faust_aiokafka.Consumer):
         return committed
 
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """The commit order, in one place.  Steps 1-3 run at the end of every batch
+        (``state.StateBatch.commit``), inside the commit gate:
+
+        1. every output of the batch is delivered, in its input's transaction;
+        2. the states that record those outputs are written (store and changelog);
+        3. those changelog writes are delivered, and the batch leaves the gate.
+
+        Then, on faust's commit timer, a rebalance or the stop (this method):
+
+        4. nothing is committed until recovery has seeked the stream partitions;
+        5. the gate closes and waits until no batch is between steps 1 and 3;
+        6. the producer is flushed: nothing of a committed batch is still in a buffer;
+        7. faust commits the offsets in each input partition's transaction and begins
+           the next;
+        8. at the app's stop that was the last: each store records the changelog offset
+           it holds, and ``worker.py`` then marks the stop clean.
+        """
         app = cast(TransactionalApp, self.app)
+        # 4.
         if app.seek_pending:
             return False
         if not app.in_transaction:
             return bool(await super().commit(topics, start_new_transaction))
+        # 5.
         async with app.commit_gate.commit():
             if app.ended_transactions:
                 # The final commit at shutdown ended the transactions; the commit timer
                 # can still fire once, and would find no transaction to commit into.
                 return False
+            # 6.
             await app.producer.flush()
+            # 7.
             committed = bool(await super().commit(topics, start_new_transaction))
+            # 8. faust also ends the transactions during a rebalance (``wait_empty``),
+            # then begins new ones: only the app's stop makes this the last.
             if not start_new_transaction and app.should_stop:
-                # faust also ends the transactions during a rebalance (``wait_empty``),
-                # then begins new ones: only the app's stop makes this the last.
                 app.ended_transactions = True
                 cast(PromptTableManager, app.tables).persist_pending_offsets()
         return committed

@@ -18,12 +18,16 @@ import asyncio
 from typing import Any, cast
 
 import faust
+from faust.stores.memory import Store as MemoryStore
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import StoreT
 from faust.types.tuples import FutureMessage
 
-from cxpulse.agents.rocksdb_memory import SharedMemory, SharedMemoryOptions
-from cxpulse.agents.transactions import TransactionalApp
+from cxpulse.engine.rocksdb_memory import SharedMemory, SharedMemoryOptions
+from cxpulse.engine.transactions import TransactionalApp
+
+#: Keys counted between two turns of the event loop.
+COUNT_CHUNK = 10_000
 
 
 class StateTable(faust.Table[bytes, bytes]):
@@ -75,3 +79,25 @@ class StateTable(faust.Table[bytes, bytes]):
         """Wait until every write so far is in the changelog (its transaction, if any)."""
         unsent, self._unsent = self._unsent, []
         await asyncio.gather(*unsent)
+
+
+async def count_keys(table: Any, chunk: int = COUNT_CHUNK) -> int | None:
+    """Keys of ``table`` in this worker's active partitions, without holding the loop;
+    None if a rebalance opened or closed a partition's store during the walk.
+
+    faust's ``len()`` of a RocksDB table walks every key in one go, about a second per
+    million keys: the whole worker stalled for that long.  This walk yields to the event
+    loop after every ``chunk`` keys.  RocksDB's own key estimate is O(1) but counts every
+    overwrite until a compaction, so it can be off by the number of updates.
+    """
+    store = table.data
+    if isinstance(store, MemoryStore):  # a dict: O(1), and it must not change under a walk
+        return len(store)
+    count = 0
+    try:
+        for count, _ in enumerate(store.keys(), start=1):
+            if count % chunk == 0:
+                await asyncio.sleep(0)
+    except RuntimeError:  # faust's dict of partition stores changed size under the walk
+        return None
+    return count

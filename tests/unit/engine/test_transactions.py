@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from cxpulse.agents.app import build_pipeline
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.settings import Settings
-from cxpulse.agents.transactions import (
+from cxpulse.engine.transactions import (
     CLEAN_STOP_MARKER,
     CommitGate,
     GatedConsumer,

@@ -1,0 +1,170 @@
+"""The agents' per-batch functions, without a broker: records in, records out.
+
+Each agent is a thin loop (``engine.batches.run_batches``) around one function of a batch.
+Here those functions run in process on stand-ins for the app's producer and tables, chained
+as the topics chain them, and must give what ``cxpulse replay`` gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from cxpulse.agents.ingest import ingest_batch
+from cxpulse.agents.metrics import Metrics
+from cxpulse.agents.pipeline import Pipeline
+from cxpulse.agents.redact import Redactor
+from cxpulse.agents.replay import replay
+from cxpulse.agents.scorer import score_customer_batch, score_entity_batch
+from cxpulse.agents.settings import Settings
+from cxpulse.agents.simulate import Simulation, SimulationConfig
+from cxpulse.engine.transactions import CommitGate
+from cxpulse.schemas.events import parse_event
+
+PARTITIONS = 3
+
+
+@dataclass
+class Sent:
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None
+    headers: dict[str, bytes] | None
+
+
+@dataclass
+class Producer:
+    sent: list[Sent] = field(default_factory=list)
+
+    async def send(self, *args: Any, transactional_id: str | None) -> asyncio.Future[None]:
+        """The app producer's ``send(topic, key, value, partition, timestamp, headers)``."""
+        topic, key, value, partition, _timestamp, headers = args
+        assert transactional_id is None  # at-least-once: the app is in no transaction
+        self.sent.append(Sent(topic, key, value, partition, headers))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@dataclass
+class Table:
+    """A table of one worker that owns every partition."""
+
+    data: dict[bytes, bytes] = field(default_factory=dict)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    async def put(self, key: bytes, value: bytes, _record: Any) -> None:
+        self.data[key] = value
+
+    async def delivered(self) -> None:
+        return None
+
+
+class Record:
+    """A faust event as the agents read it: its message (and a weak reference to it)."""
+
+    def __init__(self, message: SimpleNamespace) -> None:
+        self.message = message
+
+
+class Topic(str):
+    def get_topic_name(self) -> str:
+        return str(self)
+
+
+def pipeline_in_process(producer: Producer) -> Pipeline:
+    settings = Settings(partitions=PARTITIONS, lexicon_file="builtin")
+    app = SimpleNamespace(
+        producer=producer, commit_gate=CommitGate(), transactional_id=lambda message: None
+    )
+    return Pipeline(
+        app=app,  # type: ignore[arg-type]  # the parts of the app the batch functions use
+        settings=settings,
+        scoring=settings.scoring_config(),
+        metrics=Metrics(CollectorRegistry()),
+        redactor=Redactor.from_settings(settings),
+        **{
+            f"{name}_topic": Topic(name)
+            for name in (
+                "input",
+                "events",
+                "summaries",
+                "alerts",
+                "notices",
+                "scores",
+                "insights",
+                "dead_letter",
+            )
+        },
+        raw_topics={},
+        customers=Table(),
+        entities=Table(),
+    )
+
+
+def records(sent: Iterable[Sent], topic: str) -> dict[int, list[Any]]:
+    """What the agent of ``topic`` reads, by partition, in the order it was sent."""
+    by_partition: defaultdict[int, list[Any]] = defaultdict(list)
+    for item in sent:
+        if item.topic == topic:
+            assert item.partition is not None
+            message = SimpleNamespace(
+                topic=topic,
+                partition=item.partition,
+                offset=len(by_partition[item.partition]),
+                key=item.key,
+                value=item.value,
+                timestamp=None,
+                headers=item.headers,
+            )
+            by_partition[item.partition].append(Record(message))
+    return by_partition
+
+
+def test_the_batch_functions_chained_in_process_give_the_replay_alerts() -> None:
+    raw = [orjson.dumps(e) for e in Simulation(SimulationConfig(count=6_000, seed=5)).events()]
+    bad = [b"{not json", b'{"type": "interaction.started"}']
+    producer = Producer()
+    pipeline = pipeline_in_process(producer)
+
+    async def run() -> None:
+        inputs = [
+            Record(
+                SimpleNamespace(
+                    topic="input", partition=0, offset=n, key=None, value=v, timestamp=None
+                )
+            )
+            for n, v in enumerate([*raw, *bad])
+        ]
+        for start in range(0, len(inputs), 500):
+            await ingest_batch(pipeline, inputs[start : start + 500])
+        for batch in records(producer.sent, "events").values():
+            await score_customer_batch(pipeline, batch)
+        # one lane read to its end before the next: the order a catch-up may read them in
+        for batch in records(producer.sent, "summaries").values():
+            await score_entity_batch(pipeline, batch)
+
+    asyncio.run(run())
+    published = [(s.topic, orjson.loads(s.value)) for s in producer.sent]
+    streamed = [alert for topic, alert in published if topic in {"alerts", "notices"}]
+    expected = replay([parse_event(v) for v in raw], pipeline.scoring, with_snapshots=False)
+    assert expected.alerts
+    assert sorted(a["alert_id"] for a in streamed) == sorted(a.alert_id for a in expected.alerts)
+    for topic, alert in published:
+        if topic in {"alerts", "notices"}:
+            assert (topic == "notices") == (alert["severity"] == "info"), alert["kind"]
+    letters = [orjson.loads(s.value) for s in producer.sent if s.topic == "dead_letter"]
+    assert sorted(letter["error"]["reason"] for letter in letters) == [
+        "invalid_field",
+        "invalid_json",
+    ]
