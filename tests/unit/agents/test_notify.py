@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from cxpulse.agents.notify_payload import (
 )
 from cxpulse.agents.settings import Settings
 from cxpulse.schemas.outputs import Alert, AlertStatus, EntityType, Severity
+from tests.integration.sasl.certs import make_pki
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 GRAFANA = "http://grafana.test:3000"
@@ -341,8 +343,10 @@ Handler = Callable[[web.Request, list[dict[str, Any]]], web.Response]
 
 
 @asynccontextmanager
-async def stand_in(handler: Handler) -> AsyncIterator[tuple[str, list[web.Request]]]:
-    """An HTTP server on 127.0.0.1 answering POST /api/v2/alerts with ``handler``."""
+async def stand_in(
+    handler: Handler, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """An HTTP(S) server on 127.0.0.1 answering POST /api/v2/alerts with ``handler``."""
     requests: list[web.Request] = []
 
     async def post(request: web.Request) -> web.Response:
@@ -353,11 +357,11 @@ async def stand_in(handler: Handler) -> AsyncIterator[tuple[str, list[web.Reques
     app.router.add_post("/api/v2/alerts", post)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}", requests
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", requests
     finally:
         await runner.cleanup()
 
@@ -468,3 +472,26 @@ def test_credentials_are_sent(settings: dict[str, str], header: str) -> None:
             return requests[0].headers.get("Authorization")
 
     assert asyncio.run(scenario()) == header
+
+
+def test_https_alertmanager_is_trusted_through_the_ca_file(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(tmp_path / "broker.pem", tmp_path / "broker.key")
+
+    async def scenario() -> tuple[list[str | None], str]:
+        async with stand_in(accept, tls) as (url, _):
+            trusted, _ = await deliver(url, payloads("g1"), alertmanager_ca_file=str(pki.ca))
+            stranger = Notifier(
+                Settings(alertmanager_url=url, alertmanager_ca_file=str(pki.other_ca))
+            )
+            await stranger.alertmanagers.start()
+            try:
+                outcome = await stranger.alertmanagers.post([p.render(NOW) for p in payloads("g1")])
+            finally:
+                await stranger.alertmanagers.close()
+            return trusted, outcome.explain()
+
+    trusted, untrusted = asyncio.run(scenario())
+    assert trusted == [None]
+    assert "certificate verify failed" in untrusted
