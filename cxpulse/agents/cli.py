@@ -68,6 +68,19 @@ COMMANDS["notify"] = (
 )
 
 
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from cxpulse.api.gateway import run  # imports aiohttp: only for this command
+
+    return run(args, settings)
+
+
+COMMANDS["gateway"] = (
+    "the HTTP API: events and signed platform webhooks into Kafka, score lookup; blocks",
+    None,
+    _gateway,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxpulse",

@@ -377,6 +377,146 @@ class Settings(BaseSettings):
 
     # --- end notify ----------------------------------------------------------------------
 
+    # --- HTTP API (cxpulse gateway) ------------------------------------------------------
+    # `cxpulse gateway`: POST /v1/events and /v1/webhooks/<source> into Kafka, score lookup
+    # from the scores and alerts topics.  docs/api.md.
+    api_host: str = Field("127.0.0.1", description="bind address of cxpulse gateway")
+    api_port: int = Field(6068, ge=1, le=65535, description="port of cxpulse gateway")
+    api_keys_sha256: str = Field(
+        "",
+        description="API keys of /v1/events and the lookups, as comma separated SHA-256 hex "
+        "digests of the keys (empty: every such request is refused)",
+    )
+    api_max_body_bytes: int = Field(
+        1_048_576, ge=1_024, le=67_108_864, description="larger request bodies get 413"
+    )
+    api_rate_per_s: float = Field(
+        100.0, gt=0, description="requests per second allowed to one API key or webhook source"
+    )
+    api_rate_burst: int = Field(
+        200, ge=1, description="requests one API key or webhook source may make at once"
+    )
+    api_kafka_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="longest wait for Kafka to acknowledge a request's records; then 503 "
+        "(Twilio gives a webhook 15 s)",
+    )
+    api_retry_after_s: int = Field(
+        5, ge=1, le=3600, description="Retry-After of a 503 answer, in seconds"
+    )
+    api_public_url: str = Field(
+        "",
+        description="scheme://host[:port] the platforms call (behind a proxy); Twilio signs "
+        "that URL (empty: the URL of the request as received)",
+    )
+    api_tls_certfile: Path | None = Field(
+        None, description="PEM certificate (chain) to serve HTTPS directly"
+    )
+    api_tls_keyfile: Path | None = Field(None, description="PEM private key of that certificate")
+    api_twilio_auth_token: SecretStr | None = Field(
+        None,
+        description="Twilio auth token that signs X-Twilio-Signature (prefer the _FILE variant)",
+    )
+    api_twilio_auth_token_file: Path | None = Field(
+        None, description="file holding the Twilio auth token, read at startup"
+    )
+    api_zendesk_webhook_secret: SecretStr | None = Field(
+        None, description="Zendesk webhook signing secret (prefer the _FILE variant)"
+    )
+    api_zendesk_webhook_secret_file: Path | None = Field(
+        None, description="file holding the Zendesk webhook signing secret, read at startup"
+    )
+    api_zendesk_max_age_s: float = Field(
+        300.0, gt=0, le=3600, description="Zendesk webhooks signed longer ago than this get 401"
+    )
+    api_webhook_key_header: str = Field(
+        "X-Cxpulse-Webhook-Key",
+        description="header that carries the key of the API-key webhooks (EventBridge API "
+        "destinations, Genesys Cloud)",
+    )
+    api_webhook_key_amazon_connect_ctr: SecretStr | None = Field(
+        None, description="webhook key of amazon-connect-ctr (prefer the _FILE variant)"
+    )
+    api_webhook_key_amazon_connect_ctr_file: Path | None = Field(
+        None, description="file holding the webhook key of amazon-connect-ctr"
+    )
+    api_webhook_key_amazon_connect_events: SecretStr | None = Field(
+        None, description="webhook key of amazon-connect-events (prefer the _FILE variant)"
+    )
+    api_webhook_key_amazon_connect_events_file: Path | None = Field(
+        None, description="file holding the webhook key of amazon-connect-events"
+    )
+    api_webhook_key_genesys_cloud: SecretStr | None = Field(
+        None, description="webhook key of genesys-cloud (prefer the _FILE variant)"
+    )
+    api_webhook_key_genesys_cloud_file: Path | None = Field(
+        None, description="file holding the webhook key of genesys-cloud"
+    )
+    api_lookup: bool = Field(
+        True,
+        description="serve the lookups from the scores and alerts topics, read into memory "
+        "at start (off: the lookups answer 404 and nothing is read)",
+    )
+
+    @field_validator("api_keys_sha256")
+    @classmethod
+    def _check_api_key_hashes(cls, value: str) -> str:
+        for digest in _split(value):
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError(
+                    f"{_env('api_keys_sha256')}: {digest[:8]}... is not a SHA-256 hex digest "
+                    "(64 hex digits)"
+                )
+        return value
+
+    def api_key_hashes(self) -> tuple[bytes, ...]:
+        """The configured /v1/events key digests, as raw bytes."""
+        return tuple(bytes.fromhex(digest) for digest in _split(self.api_keys_sha256))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_api_secrets(cls, data: Any) -> Any:
+        api_secrets = (
+            "api_twilio_auth_token",
+            "api_zendesk_webhook_secret",
+            "api_webhook_key_amazon_connect_ctr",
+            "api_webhook_key_amazon_connect_events",
+            "api_webhook_key_genesys_cloud",
+        )
+        if isinstance(data, dict):
+            for field in (*api_secrets, "api_tls_certfile", "api_tls_keyfile"):
+                for name in (field, f"{field}_file"):  # `CXPULSE_..._FILE=` means "not set"
+                    if data.get(name) == "":
+                        data[name] = None
+            secrets.mask_in_place(data, api_secrets)
+            for field in api_secrets:
+                secrets.resolve_secret_file(data, field, f"{field}_file", ENV_PREFIX)
+        return data
+
+    @model_validator(mode="after")
+    def _check_api_tls(self) -> Self:
+        problems = []
+        if bool(self.api_tls_certfile) != bool(self.api_tls_keyfile):
+            problems.append(
+                f"HTTPS needs both {_env('api_tls_certfile')} and {_env('api_tls_keyfile')}"
+            )
+        if self.api_public_url and not re.fullmatch(r"https?://[^\s/]+", self.api_public_url):
+            problems.append(
+                f"{_env('api_public_url')}: {self.api_public_url!r} is not scheme://host[:port]"
+            )
+        problems.extend(
+            _file_problems(
+                {"api_tls_certfile": self.api_tls_certfile, "api_tls_keyfile": self.api_tls_keyfile}
+            )
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- end HTTP API ----------------------------------------------------------------------
+
     # --- security ----------------------------------------------------------------------
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka transport: TLS (SSL), SASL login, both (SASL_SSL), none"

@@ -1,0 +1,209 @@
+"""The lookups' view: the scores and alerts topics, read into memory by each gateway.
+
+Why not the worker's tables: the scores topic already holds every entity's latest state as
+the scoring published it, exactly once under read_committed.  Reading it makes a gateway
+stateless (it rebuilds its view from Kafka at start, any number can run, none has to
+route a request to the worker owning a partition or survive a rebalance), and it answers
+what any other consumer of the scores topic sees.  The cost: memory for the latest
+snapshot of every entity the topic still holds, and answers as fresh as the topic (the
+worker's commit interval, 100 ms by default, plus the fetch wait).
+
+Until it has read up to the end offsets the topics had when it started, the view says it
+is catching up and the lookups answer 503 with Retry-After: a half-read topic would give
+stale scores without saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from cxpulse.agents.kafka_security import aiokafka_security_kwargs
+from cxpulse.agents.settings import Settings
+
+log = logging.getLogger("cxpulse.gateway")
+
+RETRY_S = 2.0
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+ENTITY_TYPES = ("customer", "agent", "queue", "service")
+
+
+@dataclass
+class Materialised:
+    """Latest snapshot per entity; latest record per alert group key.  Pure, no I/O."""
+
+    firing_expiry: timedelta = timedelta(hours=24)
+    snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: group keys per entity, for the alerts that name it.
+    named: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    #: the latest event time of any alert: expiry is by event time, as the scoring's.
+    newest: datetime = EARLIEST
+
+    def add_snapshot(self, record: dict[str, Any]) -> None:
+        try:
+            key = (str(record["entity_type"]), str(record["entity_id"]))
+            as_of = str(record["as_of"])
+        except (KeyError, TypeError):
+            return
+        held = self.snapshots.get(key)
+        if held is None or _instant(as_of) >= _instant(str(held["as_of"])):
+            self.snapshots[key] = record
+
+    def add_alert(self, record: dict[str, Any]) -> None:
+        try:
+            entity = (str(record["entity_type"]), str(record["entity_id"]))
+            group = str(record.get("group_key") or record["alert_id"])
+            occurred = str(record["occurred_at"])
+        except (KeyError, TypeError):
+            return
+        self.newest = max(self.newest, _instant(occurred))
+        held = self.conditions.get(group)
+        if held is None or _instant(occurred) >= _instant(str(held["occurred_at"])):
+            self.conditions[group] = record
+        self.named.setdefault(entity, set()).add(group)
+
+    def entity(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+        snapshot = self.snapshots.get((entity_type, entity_id))
+        if snapshot is None:
+            return None
+        groups = self.named.get((entity_type, entity_id), set())
+        alerts = [self.conditions[group] for group in sorted(groups)]
+        return {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "snapshot": snapshot,
+            "alerts": _newest_first([a for a in alerts if self._firing(a)]),
+        }
+
+    def incidents(self, status: str) -> list[dict[str, Any]]:
+        chosen = [
+            record
+            for record in self.conditions.values()
+            if status == "all" or (status == "firing") == self._firing(record)
+        ]
+        return _newest_first(chosen)
+
+    def _firing(self, record: dict[str, Any]) -> bool:
+        """Firing, and updated within the expiry of the newest alert's event time (one-shot
+        alerts have no resolved record)."""
+        if record.get("status", "firing") != "firing":
+            return False
+        return self.newest - _instant(str(record["occurred_at"])) <= self.firing_expiry
+
+
+def _instant(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return EARLIEST
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _newest_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda r: _instant(str(r["occurred_at"])), reverse=True)
+
+
+class ScoreView:
+    """``Materialised`` kept up to date from Kafka by one consumer without a group."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = Materialised(
+            firing_expiry=timedelta(hours=settings.notify_firing_expiry_hours)
+        )
+        self.targets: dict[TopicPartition, int] | None = None
+        self.caught_up = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def waiting(self) -> str | None:
+        if self.caught_up:
+            return None
+        return (
+            f"still reading {self.settings.scores_topic} and {self.settings.alerts_topic} up "
+            "to their end; try again shortly"
+        )
+
+    def entity(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+        return self.state.entity(entity_type, entity_id)
+
+    def incidents(self, status: str) -> list[dict[str, Any]]:
+        return self.state.incidents(status)
+
+    async def _run_forever(self) -> None:
+        while True:
+            try:
+                await self._run()
+            except (KafkaError, OSError) as exc:
+                log.warning("lookup view: %s; reading again in %.0f s", exc, RETRY_S)
+                await asyncio.sleep(RETRY_S)
+
+    async def _run(self) -> None:
+        settings = self.settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            **aiokafka_security_kwargs(settings),
+        )
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            if self.targets is None:
+                self.targets = await consumer.end_offsets(partitions)
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5_000)
+                for tp, records in batch.items():
+                    add = (
+                        self.state.add_snapshot
+                        if tp.topic == settings.scores_topic
+                        else self.state.add_alert
+                    )
+                    for record in records:
+                        with contextlib.suppress(orjson.JSONDecodeError, TypeError):
+                            value = orjson.loads(record.value or b"")
+                            if isinstance(value, dict):
+                                add(value)
+                if not self.caught_up and await self._reached(consumer):
+                    self.caught_up = True
+                    log.info("lookup view caught up with %d entities", len(self.state.snapshots))
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Every partition of both topics, once both exist."""
+        topics = (self.settings.scores_topic, self.settings.alerts_topic)
+        while True:
+            found = {topic: consumer.partitions_for_topic(topic) for topic in topics}
+            if all(found.values()):
+                return [TopicPartition(t, p) for t in topics for p in sorted(found[t] or ())]
+            await consumer.topics()  # fetches the metadata again
+            await asyncio.sleep(RETRY_S)
+
+    async def _reached(self, consumer: AIOKafkaConsumer) -> bool:
+        assert self.targets is not None
+        for tp, end in self.targets.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True

@@ -1,0 +1,280 @@
+"""The routes, on a real aiohttp server on loopback, with Kafka replaced by a recording sink.
+
+(The integration tests, tests/integration/test_api.py, run them on the real broker.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from cxpulse.agents.settings import Settings
+from cxpulse.api import auth
+from cxpulse.api.server import Gateway
+from cxpulse.api.sink import KafkaUnavailable, Record
+
+KEY = "test-key-0123456789"
+TOKEN = "twilio-token"
+ZENDESK_SECRET = "zendesk-secret"
+EVENTBRIDGE_KEY = "eventbridge-key"
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.sent: list[Record] = []
+        self.ready = True
+        self.failing = False
+
+    async def send_all(self, records: list[Record]) -> None:
+        if self.failing:
+            raise KafkaUnavailable("the broker is gone")
+        self.sent.extend(records)
+
+
+def settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "api_keys_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
+        "api_twilio_auth_token": TOKEN,
+        "api_zendesk_webhook_secret": ZENDESK_SECRET,
+        "api_webhook_key_amazon_connect_events": EVENTBRIDGE_KEY,
+        "api_max_body_bytes": 4096,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+Scenario = Callable[[TestClient[Any, Any], RecordingSink], Awaitable[None]]
+
+
+def run(scenario: Scenario, **overrides: Any) -> RecordingSink:
+    sink = RecordingSink()
+
+    async def main() -> None:
+        gateway = Gateway(settings(**overrides), sink, clock=NOW.timestamp)
+        async with TestClient(TestServer(gateway.app(), host="127.0.0.1")) as client:
+            await scenario(client, sink)
+
+    asyncio.run(main())
+    return sink
+
+
+HEADERS = {"Authorization": f"Bearer {KEY}"}
+
+
+def event(n: int) -> dict[str, Any]:
+    return {
+        "event_id": f"e{n}",
+        "type": "interaction.started",
+        "occurred_at": "2025-01-06T10:00:00+00:00",
+        "customer_id": f"c{n}",
+        "interaction_id": f"i{n}",
+    }
+
+
+def test_events_accepted_go_to_the_input_topic_keyed_by_customer() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        body = orjson.dumps([event(1), {"type": "nope"}, event(2)])
+        response = await client.post("/v1/events", data=body, headers=HEADERS)
+        assert response.status == 202
+        answer = await response.json()
+        assert answer["accepted"] == 2
+        assert answer["rejected"] == 1
+        assert answer["results"][1]["reason"] == "unknown_type"
+        assert [r.key for r in sink.sent] == [b"c1", b"c2"]
+        assert {r.topic for r in sink.sent} == {"interactions"}
+        assert orjson.loads(sink.sent[0].value) == event(1)
+
+    run(scenario)
+
+
+def test_nothing_acceptable_is_422_and_writes_nothing() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        for body in (b"{", b"[]", b"", orjson.dumps({**event(1), "channel": "fax"})):
+            response = await client.post("/v1/events", data=body, headers=HEADERS)
+            assert response.status == 422, body
+            answer = await response.json()
+            assert answer["accepted"] == 0
+            assert answer["results"][0]["status"] == "rejected"
+        assert sink.sent == []
+
+    run(scenario)
+
+
+def test_keys_are_required_and_checked() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        body = orjson.dumps(event(1))
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+            response = await client.post("/v1/events", data=body, headers=headers)
+            assert response.status == 401
+            assert (await response.json())["error"] == "unauthorised"
+        assert sink.sent == []
+
+    run(scenario)
+
+
+def test_oversized_body_is_413_before_anything_is_written() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        body = orjson.dumps([event(n) for n in range(100)])
+        assert len(body) > 4096
+        response = await client.post("/v1/events", data=body, headers=HEADERS)
+        assert response.status == 413
+        assert (await response.json())["error"] == "too_large"
+        assert sink.sent == []
+
+    run(scenario)
+
+
+def test_rate_limit_answers_429_with_retry_after() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        statuses = []
+        for _ in range(4):
+            response = await client.post("/v1/events", data=orjson.dumps(event(1)), headers=HEADERS)
+            statuses.append(response.status)
+        assert statuses == [202, 202, 429, 429]
+        assert response.headers["Retry-After"] == "100"
+        assert len(sink.sent) == 2
+
+    run(scenario, api_rate_per_s=0.01, api_rate_burst=2)
+
+
+def test_kafka_down_is_503_with_retry_after() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        sink.failing = True
+        response = await client.post("/v1/events", data=orjson.dumps(event(1)), headers=HEADERS)
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+        assert (await response.json())["error"] == "kafka_unavailable"
+        sink.failing, sink.ready = False, False
+        response = await client.post("/v1/events", data=orjson.dumps(event(1)), headers=HEADERS)
+        assert response.status == 503
+        ready = await client.get("/readyz")
+        assert ready.status == 503
+
+    run(scenario, api_lookup=False)
+
+
+def _twilio_url(client: TestClient[Any, Any]) -> str:
+    return str(client.make_url("/v1/webhooks/twilio-taskrouter"))
+
+
+def test_twilio_signed_form_goes_to_the_raw_topic_unchanged() -> None:
+    form = b"EventType=task.created&TaskSid=WT1&TaskAttributes=%7B%7D"
+
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        params = [("EventType", "task.created"), ("TaskSid", "WT1"), ("TaskAttributes", "{}")]
+        signature = auth.twilio_signature(_twilio_url(client), params, TOKEN)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            auth.TWILIO_SIGNATURE: signature,
+        }
+        response = await client.post("/v1/webhooks/twilio-taskrouter", data=form, headers=headers)
+        assert response.status == 202, await response.text()
+        for bad in (
+            {**headers, auth.TWILIO_SIGNATURE: "AAAA"},
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ):
+            response = await client.post("/v1/webhooks/twilio-taskrouter", data=form, headers=bad)
+            assert response.status == 401
+        tampered = form.replace(b"WT1", b"WT2")
+        response = await client.post(
+            "/v1/webhooks/twilio-taskrouter", data=tampered, headers=headers
+        )
+        assert response.status == 401
+        assert sink.sent == [Record("raw.twilio-taskrouter", None, form)]
+
+    run(scenario)
+
+
+def test_twilio_signs_the_public_url_behind_a_proxy() -> None:
+    form = b"EventType=task.created&TaskSid=WT1"
+
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        url = "https://cx.example.com/v1/webhooks/twilio-taskrouter"
+        signature = auth.twilio_signature(
+            url, [("EventType", "task.created"), ("TaskSid", "WT1")], TOKEN
+        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            auth.TWILIO_SIGNATURE: signature,
+        }
+        response = await client.post("/v1/webhooks/twilio-taskrouter", data=form, headers=headers)
+        assert response.status == 202
+        assert len(sink.sent) == 1
+
+    run(scenario, api_public_url="https://cx.example.com")
+
+
+def test_zendesk_signed_fresh_is_accepted_stale_is_not() -> None:
+    body = b'{"type": "zen:event-type:ticket.created"}'
+
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        def headers(at: datetime) -> dict[str, str]:
+            stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {
+                "Content-Type": "application/json",
+                auth.ZENDESK_SIGNATURE: auth.zendesk_signature(stamp, body, ZENDESK_SECRET),
+                auth.ZENDESK_TIMESTAMP: stamp,
+            }
+
+        response = await client.post("/v1/webhooks/zendesk", data=body, headers=headers(NOW))
+        assert response.status == 202
+        stale = NOW.replace(minute=0, hour=11)
+        response = await client.post("/v1/webhooks/zendesk", data=body, headers=headers(stale))
+        assert response.status == 401
+        assert "beyond 300 s" in (await response.json())["message"]
+        assert len(sink.sent) == 1
+
+    run(scenario)
+
+
+def test_key_webhooks_unknown_sources_and_unconfigured_ones() -> None:
+    body = b'{"detail-type": "Amazon Connect Contact Event"}'
+
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        header = "X-Cxpulse-Webhook-Key"
+        ok = await client.post(
+            "/v1/webhooks/amazon-connect-events", data=body, headers={header: EVENTBRIDGE_KEY}
+        )
+        assert ok.status == 202
+        wrong = await client.post(
+            "/v1/webhooks/amazon-connect-events", data=body, headers={header: "guess"}
+        )
+        assert wrong.status == 401
+        unconfigured = await client.post(
+            "/v1/webhooks/genesys-cloud", data=body, headers={header: EVENTBRIDGE_KEY}
+        )
+        assert unconfigured.status == 401
+        unknown = await client.post("/v1/webhooks/salesforce", data=body)
+        assert unknown.status == 404
+        assert [r.topic for r in sink.sent] == ["raw.amazon-connect-events"]
+
+    run(scenario)
+
+
+def test_unknown_paths_and_methods_answer_json() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        response = await client.get("/v2/nothing")
+        assert response.status == 404
+        assert (await response.json())["error"] == "not_found"
+        response = await client.get("/v1/events")
+        assert response.status == 405
+        assert "POST" in response.headers["Allow"]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("path", ["/v1/customers/c1", "/v1/incidents"])
+def test_lookups_off_answer_404(path: str) -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        response = await client.get(path, headers=HEADERS)
+        assert response.status == 404
+
+    run(scenario, api_lookup=False)
