@@ -708,7 +708,10 @@ def run_soak(options: Options, say: Callable[[str], None] = print) -> SoakReport
     results: list[RunResult] = []
     stopped_early = False
     for plan in plans:
-        estimate = max((r.seconds for r in results), default=FIRST_RUN_ESTIMATE_S)
+        # A failed run (a stall waits STALL_S) says little of how long the next one takes.
+        estimate = max(
+            (r.seconds for r in results if r.error is None), default=FIRST_RUN_ESTIMATE_S
+        )
         if time.monotonic() + estimate > limit:
             stopped_early = True
             break
