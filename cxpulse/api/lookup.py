@@ -32,6 +32,7 @@ from cxpulse.agents.settings import Settings
 log = logging.getLogger("cxpulse.gateway")
 
 RETRY_S = 2.0
+METADATA_MAX_AGE_MS = 5_000
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 ENTITY_TYPES = ("customer", "agent", "queue", "service")
 
@@ -157,21 +158,21 @@ class ScoreView:
 
     async def _run(self) -> None:
         settings = self.settings
+        topics = (settings.scores_topic, settings.alerts_topic)
+        # Without a group, a subscription is every partition of the topics; a topic made
+        # after the start is found at the next metadata refresh.
         consumer = AIOKafkaConsumer(
+            *topics,
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **aiokafka_security_kwargs(settings),
         )
         await consumer.start()
         try:
-            partitions = await self._partitions(consumer)
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            if self.targets is None:
-                self.targets = await consumer.end_offsets(partitions)
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=5_000)
                 for tp, records in batch.items():
@@ -185,24 +186,19 @@ class ScoreView:
                             value = orjson.loads(record.value or b"")
                             if isinstance(value, dict):
                                 add(value)
-                if not self.caught_up and await self._reached(consumer):
+                if not self.caught_up and await self._reached(consumer, topics):
                     self.caught_up = True
                     log.info("lookup view caught up with %d entities", len(self.state.snapshots))
         finally:
             await consumer.stop()
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        """Every partition of both topics, once both exist."""
-        topics = (self.settings.scores_topic, self.settings.alerts_topic)
-        while True:
-            found = {topic: consumer.partitions_for_topic(topic) for topic in topics}
-            if all(found.values()):
-                return [TopicPartition(t, p) for t in topics for p in sorted(found[t] or ())]
-            await consumer.topics()  # fetches the metadata again
-            await asyncio.sleep(RETRY_S)
-
-    async def _reached(self, consumer: AIOKafkaConsumer) -> bool:
-        assert self.targets is not None
+    async def _reached(self, consumer: AIOKafkaConsumer, topics: tuple[str, ...]) -> bool:
+        """Whether every partition is read up to the end offset it had when first seen."""
+        assigned = consumer.assignment()
+        if {tp.topic for tp in assigned} != set(topics):
+            return False
+        if self.targets is None or set(self.targets) != assigned:
+            self.targets = {**(await consumer.end_offsets(list(assigned))), **(self.targets or {})}
         for tp, end in self.targets.items():
             if await consumer.position(tp) < end:
                 return False
