@@ -360,3 +360,150 @@ def test_oversized_body_is_413_and_not_written(gateway: Gateway, api_worker: Wor
     assert answer.body["error"] == "too_large"
     inputs = raw_records(bootstrap, api_worker.topic("input"), settle_s=2.0)
     assert not any(marker.encode() in value for value in inputs)
+
+
+# --- Kafka stopped mid-stream: never a 202 for an event Kafka did not take -----------------
+
+BROKER_START_TIMEOUT_S = 90
+
+
+@dataclass
+class OwnBroker:
+    """A broker of this test's own (deploy/kafka/kafka.sh on free ports): the shared one
+    must stay up."""
+
+    env: dict[str, str]
+    bootstrap: str
+    data_dir: Path
+
+    def kafka_sh(self, command: str) -> None:
+        done = subprocess.run(
+            [str(KAFKA_SH), command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=BROKER_START_TIMEOUT_S + 60,
+            check=False,
+        )
+        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}{done.stderr}"
+
+    def kill_9(self) -> None:
+        pid = int((self.data_dir / "kafka.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+            if stat.rpartition(")")[2].split()[0] == "Z":
+                break
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
+    port, controller_port = free_port(), free_port()
+    while controller_port == port:
+        controller_port = free_port()
+    data_dir = tmp_path / "kafka"
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(controller_port),
+        "KAFKA_DATA_DIR": str(data_dir),
+        "KAFKA_START_TIMEOUT": str(BROKER_START_TIMEOUT_S),
+    }
+    broker = OwnBroker(env=env, bootstrap=f"127.0.0.1:{port}", data_dir=data_dir)
+    try:
+        broker.kafka_sh("start")
+        yield broker
+    finally:
+        subprocess.run(
+            [str(KAFKA_SH), "stop"], env=env, capture_output=True, timeout=60, check=False
+        )
+
+
+@dataclass
+class Tally:
+    """What the gateway answered, request by request."""
+
+    acked: set[str]
+    statuses: list[int]
+    retry_after: list[str | None]
+    slowest_s: float = 0.0
+    sent: int = 0
+
+    def post(self, gateway: Gateway, count: int = 20) -> int:
+        events = []
+        for _ in range(count):
+            self.sent += 1
+            n = self.sent
+            events.append(
+                {
+                    "event_id": f"bounce-{n}",
+                    "type": "interaction.started",
+                    "occurred_at": "2025-01-06T10:00:00+00:00",
+                    "customer_id": f"c{n % 97}",
+                    "interaction_id": f"i{n}",
+                }
+            )
+        started = time.monotonic()
+        answer = gateway.call("POST", "/v1/events", ndjson(events), NDJSON)
+        self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+        self.statuses.append(answer.status)
+        self.retry_after.append(answer.headers.get("Retry-After"))
+        if answer.status == 202:
+            self.acked.update(event["event_id"] for event in events)
+        return answer.status
+
+
+@pytest.mark.slow
+def test_no_202_for_an_event_kafka_did_not_take(own_broker: OwnBroker, tmp_path: Path) -> None:
+    topic = f"api-bounce-{os.getpid()}"
+    env = {**os.environ, "CXPULSE_KAFKA_BOOTSTRAP": own_broker.bootstrap}
+    gateway = make_gateway(
+        env,
+        tmp_path,
+        CXPULSE_INPUT_TOPIC=topic,
+        CXPULSE_API_LOOKUP="false",
+        CXPULSE_API_KAFKA_TIMEOUT_S="4",
+    )
+    tally = Tally(acked=set(), statuses=[], retry_after=[])
+    try:
+        gateway.start()
+        before = [tally.post(gateway) for _ in range(10)]
+        assert before[-1] == 202, before
+        own_broker.kill_9()
+        outage_started = time.monotonic()
+        during = []
+        while time.monotonic() - outage_started < 10:
+            during.append(tally.post(gateway))
+        restarted = time.monotonic()
+        own_broker.kafka_sh("start")
+        restart_s = time.monotonic() - restarted
+        back = [tally.post(gateway)]
+        deadline = time.monotonic() + 60
+        while back[-1] != 202 and time.monotonic() < deadline:
+            back.append(tally.post(gateway))
+        back += [tally.post(gateway) for _ in range(10)]
+    finally:
+        gateway.stop()
+
+    in_kafka = {
+        orjson.loads(value)["event_id"] for value in raw_records(own_broker.bootstrap, topic, 5.0)
+    }
+    print(
+        f"\nbefore the kill: {before}\nduring the outage: {during}\n"
+        f"broker restarted in {restart_s:.1f}s; after: {back}\n"
+        f"{len(tally.acked)} events answered 202, {len(in_kafka)} in Kafka; slowest answer "
+        f"{tally.slowest_s:.1f}s"
+    )
+    assert set(tally.statuses) <= {202, 503}
+    assert 503 in during, "the outage was never noticed"
+    assert all(
+        after == "5"
+        for status, after in zip(tally.statuses, tally.retry_after, strict=True)
+        if status == 503
+    )
+    assert back[-10:] == [202] * 10, "the gateway did not recover with the broker"
+    missing = tally.acked - in_kafka
+    assert not missing, f"{len(missing)} events answered 202 are not in Kafka"
+    assert tally.slowest_s < 15, "Twilio's deadline: answer within 15 s"
