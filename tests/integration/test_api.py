@@ -507,3 +507,72 @@ def test_no_202_for_an_event_kafka_did_not_take(own_broker: OwnBroker, tmp_path:
     missing = tally.acked - in_kafka
     assert not missing, f"{len(missing)} events answered 202 are not in Kafka"
     assert tally.slowest_s < 15, "Twilio's deadline: answer within 15 s"
+
+
+# --- fuzzing from the OpenAPI document ------------------------------------------------------
+
+FUZZ_CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+    )
+)
+
+
+def test_fuzzed_from_its_openapi_document_no_5xx_nothing_outside_the_document(
+    api_worker: Worker, tmp_path: Path
+) -> None:
+    """schemathesis generates requests (valid and not) for every documented operation."""
+    # Its own input and raw topics: fuzzed events that pass validation are not scored by the
+    # module's worker.  Lookups read that worker's scores and alerts topics.
+    gateway = make_gateway(
+        api_worker.env,
+        tmp_path,
+        CXPULSE_INPUT_TOPIC=api_worker.topic("input") + "-fuzz",
+        CXPULSE_RAW_TOPIC_PREFIX=api_worker.env["CXPULSE_RAW_TOPIC_PREFIX"] + "fuzz.",
+    )
+    try:
+        gateway.start()
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                gateway.url("/openapi.json"),
+                "--checks",
+                FUZZ_CHECKS,
+                "--header",
+                f"Authorization: Bearer {API_KEY}",
+                "--header",
+                f"{KEY_HEADER}: {WEBHOOK_KEYS['genesys-cloud']}",
+                "--max-examples",
+                "25",
+                "--seed",
+                "28",
+                "--workers",
+                "1",
+                "--request-timeout",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+        took_s = time.monotonic() - started
+    finally:
+        gateway.stop()
+    summary = "\n".join(done.stdout.splitlines()[-25:])
+    print(f"\nschemathesis ran {took_s:.1f}s:\n{summary}")
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{gateway.log_tail()}"
+    assert "passed" in done.stdout
+    assert took_s < 60
+    # Valid generated events went all the way into Kafka: the fuzzing reached the 202 path.
+    bootstrap = api_worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
+    fuzzed = raw_records(bootstrap, gateway.env["CXPULSE_INPUT_TOPIC"], settle_s=2.0)
+    print(f"{len(fuzzed)} fuzzed events accepted into Kafka")
+    assert fuzzed

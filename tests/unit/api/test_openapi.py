@@ -9,6 +9,7 @@ from aiohttp import web
 
 from cxpulse.agents.adapters import ADAPTERS
 from cxpulse.agents.settings import Settings
+from cxpulse.api.openapi_events import event_schemas
 from cxpulse.api.server import OPENAPI, Gateway
 
 
@@ -94,3 +95,22 @@ def test_openapi_is_served(tmp_path: Any) -> None:
             assert await response.json() == OPENAPI
 
     asyncio.run(main())
+
+
+def test_the_event_schemas_are_the_contract() -> None:
+    """Run `python -m cxpulse.api.openapi_events` after a change to cxpulse/schemas/events.py."""
+    documented = OPENAPI["components"]["schemas"]
+    for name, schema in event_schemas().items():
+        assert documented.get(name) == schema, name
+
+
+def test_the_document_loads_as_openapi() -> None:
+    import schemathesis
+    from schemathesis.core.result import Ok
+
+    schema = schemathesis.openapi.from_dict(OPENAPI)
+    operations = set()
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operations.add((result.ok().method.lower(), result.ok().path))
+    assert operations == documented_routes()
