@@ -15,6 +15,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from cxpulse.agents.redact import pseudonymise
 from cxpulse.agents.settings import Settings
 from cxpulse.api import auth
 from cxpulse.api.server import Gateway
@@ -278,3 +279,85 @@ def test_lookups_off_answer_404(path: str) -> None:
         assert response.status == 404
 
     run(scenario, api_lookup=False)
+
+
+class FakeView:
+    def __init__(self, entities: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.entities = entities
+        self.asked: list[tuple[str, str]] = []
+        self.behind: str | None = None
+
+    def waiting(self) -> str | None:
+        return self.behind
+
+    def entity(self, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+        self.asked.append((entity_type, entity_id))
+        return self.entities.get((entity_type, entity_id))
+
+    def incidents(self, status: str) -> list[dict[str, Any]]:
+        return [{"group_key": "g", "status": status}]
+
+
+def run_with_view(scenario: Scenario, view: FakeView, **overrides: Any) -> None:
+    async def main() -> None:
+        gateway = Gateway(settings(**overrides), RecordingSink(), view, clock=NOW.timestamp)
+        async with TestClient(TestServer(gateway.app(), host="127.0.0.1")) as client:
+            await scenario(client, RecordingSink())
+
+    asyncio.run(main())
+
+
+def test_lookup_by_raw_id_is_pseudonymised_first_and_never_answers_the_raw_id() -> None:
+    key = "a-pseudonym-key-of-32-bytes-0001"
+    pseudonym = pseudonymise("alice@example.com", key.encode())
+    found = {"entity_type": "customer", "entity_id": pseudonym, "snapshot": {}, "alerts": []}
+    view = FakeView({("customer", pseudonym): found})
+
+    async def scenario(client: TestClient[Any, Any], _sink: RecordingSink) -> None:
+        response = await client.get("/v1/customers/alice@example.com", headers=HEADERS)
+        assert response.status == 200
+        text = await response.text()
+        assert pseudonym in text
+        assert "alice" not in text
+        missing = await client.get("/v1/customers/bob@example.com", headers=HEADERS)
+        assert missing.status == 404
+        assert "bob" not in await missing.text()
+
+    run_with_view(scenario, view, pseudonymise_customer_ids=True, pseudonym_key=key)
+    assert view.asked[0] == ("customer", pseudonym)
+    assert all("@" not in entity_id for _, entity_id in view.asked)
+
+
+def test_lookup_without_pseudonyms_and_for_agents_uses_the_id_as_given() -> None:
+    found = {"entity_type": "agent", "entity_id": "a1", "snapshot": {}, "alerts": []}
+    view = FakeView({("agent", "a1"): found})
+
+    async def scenario(client: TestClient[Any, Any], _sink: RecordingSink) -> None:
+        assert (await client.get("/v1/agents/a1", headers=HEADERS)).status == 200
+        missing = await client.get("/v1/queues/q9", headers=HEADERS)
+        assert missing.status == 404
+        assert "queue 'q9'" in (await missing.json())["message"]
+        assert (await client.get("/v1/agents/a1")).status == 401
+
+    run_with_view(scenario, view)
+
+
+def test_lookups_answer_503_until_the_view_has_caught_up() -> None:
+    view = FakeView({})
+    view.behind = "still reading"
+
+    async def scenario(client: TestClient[Any, Any], _sink: RecordingSink) -> None:
+        for path in ("/v1/customers/c1", "/v1/incidents"):
+            response = await client.get(path, headers=HEADERS)
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "5"
+            assert (await response.json())["error"] == "catching_up"
+        assert (await client.get("/readyz")).status == 503
+        view.behind = None
+        assert (await client.get("/readyz")).status == 200
+        incidents = await client.get("/v1/incidents?status=resolved", headers=HEADERS)
+        assert (await incidents.json())["incidents"] == [{"group_key": "g", "status": "resolved"}]
+        bad = await client.get("/v1/incidents?status=open", headers=HEADERS)
+        assert bad.status == 400
+
+    run_with_view(scenario, view)
