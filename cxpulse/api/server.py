@@ -229,6 +229,8 @@ class Gateway:
             raise ApiError(400, "empty", "the webhook has no body")
         topic = self.settings.raw_topic(source)
         await self._deliver([Record(topic, None, body)])
+        if source == TWILIO:  # TaskRouter's event callbacks expect 204 No Content
+            return web.Response(status=204)
         return json_response({"accepted": True, "source": source, "topic": topic}, 202)
 
     def _webhook_refusal(self, source: str, request: web.Request, body: bytes) -> str | None:

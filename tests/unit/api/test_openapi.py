@@ -69,7 +69,7 @@ def test_every_error_status_a_route_can_answer_is_documented() -> None:
     """The statuses the handlers raise, per route (read from the server's behaviour)."""
     expected = {
         ("post", "/v1/events"): {"202", "401", "413", "422", "429", "503"},
-        ("post", "/v1/webhooks/{source}"): {"202", "400", "401", "404", "413", "429", "503"},
+        ("post", "/v1/webhooks/{source}"): {"202", "204", "400", "401", "404", "413", "429", "503"},
         ("get", "/v1/incidents"): {"200", "400", "401", "404", "429", "503"},
         ("get", "/v1/customers/{id}"): {"200", "401", "404", "429", "503"},
         ("get", "/readyz"): {"200", "503"},
