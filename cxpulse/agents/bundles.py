@@ -15,7 +15,7 @@ Nothing here imports faust or Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,8 @@ class _Open:
     items: list[bytes] = field(default_factory=list)
     size: int = 0
     timestamp: float | None = None
+    #: The latest event time of the items (None: not given).
+    latest_us: int | None = None
 
 
 class Outbox:
@@ -59,8 +61,8 @@ class Outbox:
     they were first used.
     """
 
-    def __init__(self, max_bytes: int = BUNDLE_MAX_BYTES) -> None:
-        self._max_bytes = max_bytes
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self._max_bytes = BUNDLE_MAX_BYTES if max_bytes is None else max_bytes
         self._open: dict[Hashable, _Open] = {}
         self._closed: list[_Open] = []
 
@@ -73,6 +75,7 @@ class Outbox:
         partition: int | None = None,
         timestamp: float | None = None,
         headers: dict[str, bytes] | None = None,
+        at_us: int | None = None,
     ) -> None:
         """Add ``item``, made from input message ``origin``, to the bundle for (``key``,
         ``partition``) of ``origin``'s topic partition.
@@ -90,21 +93,40 @@ class Outbox:
             bundle = self._open[group] = _Open(origin, key, partition, headers)
         bundle.items.append(item)
         bundle.size += len(item)
+        if at_us is not None and (bundle.latest_us is None or at_us > bundle.latest_us):
+            bundle.latest_us = at_us
         if timestamp is not None and (bundle.timestamp is None or timestamp < bundle.timestamp):
             bundle.timestamp = timestamp
 
-    def stamp(self, origin: Any, headers: dict[str, bytes], empty_to: Iterable[int] = ()) -> None:
-        """Give every bundle made from ``origin``'s topic partition ``headers``, and open an
-        empty one for each partition of ``empty_to`` that has none: a record that carries
-        only its headers (the lane's progress, ``publish.py``)."""
+    def stamp(
+        self,
+        origin: Any,
+        headers_for: Callable[[int], dict[str, bytes]],
+        high_us: int,
+        empty_to: Iterable[int] = (),
+    ) -> None:
+        """Stamp the bundles made from ``origin``'s topic partition with the headers of how
+        far their source has come, ``headers_for(time)``, and open an empty one for each
+        partition of ``empty_to`` that has none: a record that carries only its headers
+        (the lane's progress, ``publish.py``).
+
+        A bundle still open is the last of this batch to its partition: it gets
+        ``high_us``.  One closed early (it reached the size limit) is followed by others to
+        the same partition, whose items may be as old as its own latest: it gets no more
+        than that, or a partition would close a window those items still belong to.
+        """
         source = (origin.topic, origin.partition)
-        for bundle in (*self._closed, *self._open.values()):
+        for bundle in self._closed:
             if (bundle.origin.topic, bundle.origin.partition) == source:
-                bundle.headers = headers
+                latest = high_us if bundle.latest_us is None else min(bundle.latest_us, high_us)
+                bundle.headers = headers_for(latest)
+        for bundle in self._open.values():
+            if (bundle.origin.topic, bundle.origin.partition) == source:
+                bundle.headers = headers_for(high_us)
         for partition in empty_to:
             group = (*source, None, partition)
             if group not in self._open:
-                self._open[group] = _Open(origin, None, partition, headers)
+                self._open[group] = _Open(origin, None, partition, headers_for(high_us))
 
     def drain(self) -> Iterator[Bundle]:
         """The bundles, each once; the outbox is empty afterwards."""

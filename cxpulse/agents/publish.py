@@ -120,6 +120,7 @@ async def publish(
                 partition=partition,
                 timestamp=received_at,
                 headers=lane_header(lane),
+                at_us=summary.occurred_at_us,
             )
     return deliveries
 

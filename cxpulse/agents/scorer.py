@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,7 +91,7 @@ class LaneProgress:
                 mark.told_us = boundary
                 self._marks.put(key, mark, record)
             told = self._partitions if moved else ()
-            outbox.stamp(record.message, lane_header(lane, high), told)
+            outbox.stamp(record.message, partial(lane_header, lane), high, told)
 
 
 async def score_summaries(

@@ -74,6 +74,31 @@ def test_a_full_bundle_is_closed_and_an_oversized_item_travels_alone() -> None:
     assert values == [["x" * 6, "x" * 6], ["x" * 6], ["y" * 40], ["x" * 6]]
 
 
+def high(at: int) -> dict[str, bytes]:
+    return {"high": str(at).encode()}
+
+
+def test_a_stamp_gives_a_bundle_closed_early_no_more_than_its_own_latest_time() -> None:
+    """Several records of one batch to one partition: the first must not say its source has
+    come as far as the batch, or the partition would close a window the later records still
+    fill (``scorer.LaneProgress``)."""
+    outbox = Outbox(max_bytes=20)
+    lane, other = origin(0), origin(1)
+    for at in (100, 200, 300, 400):
+        outbox.add(b'"' + b"x" * 6 + b'"', origin=lane, partition=5, at_us=at)
+    outbox.add(item(9), origin=other, partition=5, at_us=50, headers={"mine": b"1"})
+    outbox.stamp(lane, high, 900, empty_to=[5, 6])
+
+    stamped = [(b.origin.partition, b.partition, b.headers) for b in outbox.drain()]
+
+    assert stamped == [
+        (0, 5, high(200)),  # closed at the size limit: its own latest time
+        (0, 5, high(900)),  # the last to partition 5 of this batch: the batch's high
+        (1, 5, {"mine": b"1"}),  # another source's bundle keeps its headers
+        (0, 6, high(900)),  # no items for 6: an empty record with the headers
+    ]
+
+
 groups = st.tuples(st.integers(0, 2), st.integers(0, 3))
 
 

@@ -15,8 +15,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
+from cxpulse.agents import bundles
+from cxpulse.agents.bundles import BUNDLE_MAX_BYTES
 from cxpulse.agents.ingest import ingest_batch
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
@@ -131,7 +134,13 @@ def records(sent: Iterable[Sent], topic: str) -> dict[int, list[Any]]:
     return by_partition
 
 
-def test_the_batch_functions_chained_in_process_give_the_replay_alerts() -> None:
+@pytest.mark.parametrize("bundle_bytes", [BUNDLE_MAX_BYTES, 2_048])
+def test_the_batch_functions_chained_in_process_give_the_replay_alerts(
+    bundle_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small bundles: a batch's summaries for one partition travel in several records, the
+    # way a large catch-up batch's do.
+    monkeypatch.setattr(bundles, "BUNDLE_MAX_BYTES", bundle_bytes)
     raw = [orjson.dumps(e) for e in Simulation(SimulationConfig(count=6_000, seed=5)).events()]
     bad = [b"{not json", b'{"type": "interaction.started"}']
     producer = Producer()
@@ -148,7 +157,7 @@ def test_the_batch_functions_chained_in_process_give_the_replay_alerts() -> None
         ]
         for start in range(0, len(inputs), 500):
             await ingest_batch(pipeline, inputs[start : start + 500])
-        for batch in records(producer.sent, "events").values():
+        for batch in records(producer.sent, "events").values():  # a whole lane at once
             await score_customer_batch(pipeline, batch)
         # one lane read to its end before the next: the order a catch-up may read them in
         for batch in records(producer.sent, "summaries").values():
