@@ -18,8 +18,8 @@ from cxpulse.agents.kafka_security import aiokafka_security_kwargs, faust_broker
 from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.redact import Redactor
-from cxpulse.engine.rocksdb_memory import MIB, SharedMemory
 from cxpulse.agents.settings import Settings
+from cxpulse.engine.rocksdb_memory import MIB, SharedMemory
 from cxpulse.engine.tables import StateTable
 from cxpulse.engine.transactions import TransactionalApp
 
