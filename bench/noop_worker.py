@@ -17,9 +17,9 @@ import faust
 
 from cxpulse.agents.app import app_kwargs
 from cxpulse.agents.settings import Settings
-from cxpulse.engine.transactions import TransactionalApp
-from cxpulse.engine.readiness import readiness
 from cxpulse.agents.worker import use_event_loop
+from cxpulse.engine.readiness import readiness
+from cxpulse.engine.transactions import TransactionalApp
 
 
 def build_noop_app(settings: Settings) -> faust.App:
