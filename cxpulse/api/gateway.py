@@ -17,10 +17,14 @@ import ssl
 from aiohttp import web
 
 from cxpulse.agents.settings import Settings
-from cxpulse.api.server import Gateway, View
+from cxpulse.agents.topics import BrokerUnavailable, ensure_topics
+from cxpulse.api.lookup import ScoreView
+from cxpulse.api.server import Gateway
 from cxpulse.api.sink import KafkaSink
 
 log = logging.getLogger("cxpulse.gateway")
+
+RETRY_S = 2.0
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -31,18 +35,33 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+async def prepare(settings: Settings, sink: KafkaSink, view: ScoreView | None) -> None:
+    """Create the topics that are missing, as the worker does, then connect.
+
+    Before this, a client of the gateway's could make the broker auto-create a topic with
+    the broker's partition count instead of ``CXPULSE_PARTITIONS`` (aiokafka asks for
+    auto-creation in its metadata requests), and the partition count of the events path
+    must match it.  Until it is done, ingest and lookups answer 503.
+    """
+    while True:
+        try:
+            created = await ensure_topics(settings)
+        except BrokerUnavailable as exc:
+            log.warning("%s; trying again in %.0f s", exc, RETRY_S)
+            await asyncio.sleep(RETRY_S)
+            continue
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        break
+    sink.start()
+    if view is not None:
+        view.start()
+
+
 async def serve(settings: Settings, stopping: asyncio.Event) -> int:
     sink = KafkaSink(settings)
-    sink.start()
-    view: View | None = None
-    closers = []
-    if settings.api_lookup:
-        from cxpulse.api.lookup import ScoreView
-
-        score_view = ScoreView(settings)
-        score_view.start()
-        closers.append(score_view.stop)
-        view = score_view
+    view = ScoreView(settings) if settings.api_lookup else None
+    preparing = asyncio.get_running_loop().create_task(prepare(settings, sink, view))
     runner = web.AppRunner(Gateway(settings, sink, view).app(), access_log=None)
     await runner.setup()
     context = tls_context(settings)
@@ -56,9 +75,11 @@ async def serve(settings: Settings, stopping: asyncio.Event) -> int:
         await stopping.wait()
     finally:
         await runner.cleanup()
-        for close in closers:
-            with contextlib.suppress(Exception):
-                await close()
+        preparing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await preparing
+        if view is not None:
+            await view.stop()
         await sink.stop()
     return 0
 

@@ -321,7 +321,7 @@ class Gateway:
     async def readyz(self, _request: web.Request) -> web.Response:
         waiting = []
         if not self.sink.ready:
-            waiting.append("a Kafka connection")
+            waiting.append("the topics and a Kafka connection")
         if self.view is not None and self.view.waiting() is not None:
             waiting.append("the scores and alerts topics read to their end")
         return json_response(
