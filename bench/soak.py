@@ -735,6 +735,10 @@ def run_soak(options: Options, say: Callable[[str], None] = print) -> SoakReport
     return SoakReport(results, options.runs, options.guarantee, stopped_early)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_once's cleanup
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak",
@@ -762,6 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # aiokafka logs its own retries (a new topic's leader not yet elected): noise here.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    # A worker runs in its own session: stopped by a signal, the soak must still kill it.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     if args.runs < 1 or args.events < 100:
         parser.error("--runs must be >= 1 and --events >= 100")
     options = Options(
