@@ -34,7 +34,6 @@ log = logging.getLogger("cxpulse.gateway")
 RETRY_S = 2.0
 METADATA_MAX_AGE_MS = 5_000
 EARLIEST = datetime.min.replace(tzinfo=UTC)
-ENTITY_TYPES = ("customer", "agent", "queue", "service")
 
 
 @dataclass
@@ -85,6 +84,15 @@ class Materialised:
             "alerts": _newest_first([a for a in alerts if self._firing(a)]),
         }
 
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule's latest snapshot and firing alerts, the most friction first (seed 004:
+        the rules to review with customers first)."""
+        ranked = sorted(
+            (entity_id for entity_type, entity_id in self.snapshots if entity_type == "rule"),
+            key=lambda rule: (-_friction(self.snapshots["rule", rule]), rule),
+        )
+        return [found for rule in ranked if (found := self.entity("rule", rule)) is not None]
+
     def incidents(self, status: str) -> list[dict[str, Any]]:
         chosen = [
             record
@@ -107,6 +115,12 @@ def _instant(text: str) -> datetime:
     except ValueError:
         return EARLIEST
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _friction(snapshot: dict[str, Any]) -> float:
+    scores = snapshot.get("scores")
+    value = scores.get("friction") if isinstance(scores, dict) else None
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def _newest_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,6 +161,9 @@ class ScoreView:
 
     def incidents(self, status: str) -> list[dict[str, Any]]:
         return self.state.incidents(status)
+
+    def rules(self) -> list[dict[str, Any]]:
+        return self.state.rules()
 
     async def _run_forever(self) -> None:
         while True:

@@ -57,6 +57,8 @@ class View(Protocol):
 
     def incidents(self, status: str) -> list[dict[str, Any]]: ...
 
+    def rules(self) -> list[dict[str, Any]]: ...
+
 
 class ApiError(Exception):
     def __init__(
@@ -310,6 +312,9 @@ class Gateway:
             raise ApiError(400, "bad_request", "status must be firing, resolved or all")
         return json_response({"status": status, "incidents": view.incidents(status)})
 
+    async def get_rules(self, request: web.Request) -> web.Response:
+        return json_response({"rules": self._view(request).rules()})
+
     # --- service ---------------------------------------------------------------------
 
     async def openapi(self, _request: web.Request) -> web.Response:
@@ -342,6 +347,7 @@ class Gateway:
                 f"/v1/{plural}/{{id}}", self.entity_handler(entity_type), allow_head=False
             )
         app.router.add_get("/v1/incidents", self.get_incidents, allow_head=False)
+        app.router.add_get("/v1/rules", self.get_rules, allow_head=False)
         return app
 
 

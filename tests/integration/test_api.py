@@ -255,6 +255,18 @@ def test_events_over_http_are_scored_as_the_replay_and_lookups_match_the_scores_
     firing = gateway.call("GET", "/v1/incidents", None, BEARER)
     assert all(i["status"] == "firing" for i in firing.body["incidents"])
 
+    in_topic = {entity_id for kind, entity_id in scores if kind == "rule"}
+    assert in_topic
+    deadline = time.monotonic() + 30
+    rules = gateway.call("GET", "/v1/rules", None, BEARER)
+    while {r["entity_id"] for r in rules.body["rules"]} != in_topic and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rules = gateway.call("GET", "/v1/rules", None, BEARER)
+    assert rules.status == 200
+    assert {r["entity_id"] for r in rules.body["rules"]} == in_topic
+    frictions = [r["snapshot"]["scores"].get("friction", 0.0) for r in rules.body["rules"]]
+    assert frictions == sorted(frictions, reverse=True)
+
 
 async def _raw_records(bootstrap: str, topic: str, settle_s: float) -> list[bytes]:
     """Every record value of ``topic`` from its start (bytes, not necessarily JSON)."""

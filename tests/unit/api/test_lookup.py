@@ -72,3 +72,25 @@ def test_records_without_the_fields_are_ignored() -> None:
     view.add_alert({"kind": "x"})
     assert view.snapshots == {}
     assert view.conditions == {}
+
+
+def test_rules_ranked_by_their_latest_friction() -> None:
+    view = Materialised()
+    for rule, friction, as_of in (
+        ("r-low", 10.0, "2025-01-06T10:00:00+00:00"),
+        ("r-high", 70.0, "2025-01-06T10:00:00+00:00"),
+        ("r-mid", 90.0, "2025-01-06T09:00:00+00:00"),
+        ("r-mid", 40.0, "2025-01-06T11:00:00+00:00"),
+    ):
+        view.add_snapshot(
+            {
+                "entity_type": "rule",
+                "entity_id": rule,
+                "as_of": as_of,
+                "event_id": f"window:{as_of}",
+                "scores": {"friction": friction},
+            }
+        )
+    view.add_snapshot(snapshot("c1", "2025-01-06T10:00:00+00:00", 1.0))
+    assert [r["entity_id"] for r in view.rules()] == ["r-high", "r-mid", "r-low"]
+    assert view.rules()[1]["snapshot"]["scores"]["friction"] == 40.0

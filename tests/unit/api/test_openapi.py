@@ -72,6 +72,7 @@ def test_every_error_status_a_route_can_answer_is_documented() -> None:
         ("post", "/v1/webhooks/{source}"): {"202", "204", "400", "401", "404", "413", "429", "503"},
         ("get", "/v1/incidents"): {"200", "400", "401", "404", "429", "503"},
         ("get", "/v1/customers/{id}"): {"200", "401", "404", "429", "503"},
+        ("get", "/v1/rules"): {"200", "401", "404", "429", "503"},
         ("get", "/readyz"): {"200", "503"},
     }
     for (method, path), statuses in expected.items():

@@ -297,6 +297,9 @@ class FakeView:
     def incidents(self, status: str) -> list[dict[str, Any]]:
         return [{"group_key": "g", "status": status}]
 
+    def rules(self) -> list[dict[str, Any]]:
+        return [found for (kind, _), found in self.entities.items() if kind == "rule"]
+
 
 def run_with_view(scenario: Scenario, view: FakeView, **overrides: Any) -> None:
     async def main() -> None:
@@ -359,5 +362,18 @@ def test_lookups_answer_503_until_the_view_has_caught_up() -> None:
         assert (await incidents.json())["incidents"] == [{"group_key": "g", "status": "resolved"}]
         bad = await client.get("/v1/incidents?status=open", headers=HEADERS)
         assert bad.status == 400
+
+    run_with_view(scenario, view)
+
+
+def test_rules_are_listed_with_an_api_key() -> None:
+    rule = {"entity_type": "rule", "entity_id": "r1", "snapshot": {}, "alerts": []}
+    view = FakeView({("rule", "r1"): rule})
+
+    async def scenario(client: TestClient[Any, Any], _sink: RecordingSink) -> None:
+        assert (await client.get("/v1/rules")).status == 401
+        response = await client.get("/v1/rules", headers=HEADERS)
+        assert response.status == 200
+        assert await response.json() == {"rules": [rule]}
 
     run_with_view(scenario, view)
