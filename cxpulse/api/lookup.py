@@ -165,6 +165,9 @@ class ScoreView:
     def rules(self) -> list[dict[str, Any]]:
         return self.state.rules()
 
+    def size(self) -> int:
+        return len(self.state.snapshots)
+
     async def _run_forever(self) -> None:
         while True:
             try:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from cxpulse.agents.adapters import ADAPTERS
 from cxpulse.agents.decode import Rejection
@@ -23,6 +24,7 @@ from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
 from cxpulse.api import auth
 from cxpulse.api.body import parse_events
+from cxpulse.api.metrics import GatewayMetrics
 from cxpulse.api.ratelimit import RateLimiter
 from cxpulse.api.sink import KafkaUnavailable, Record
 
@@ -58,6 +60,8 @@ class View(Protocol):
     def incidents(self, status: str) -> list[dict[str, Any]]: ...
 
     def rules(self) -> list[dict[str, Any]]: ...
+
+    def size(self) -> int: ...
 
 
 class ApiError(Exception):
@@ -116,6 +120,7 @@ class Gateway:
         *,
         clock: Callable[[], float] = time.time,
         limiter: RateLimiter | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -125,6 +130,10 @@ class Gateway:
         self.key_digests = settings.api_key_hashes()
         self.redactor = Redactor.from_settings(settings)
         self.retry_after = {"Retry-After": str(settings.api_retry_after_s)}
+        self.metrics = metrics or GatewayMetrics()
+        for source in settings.enabled_adapters():
+            for status in ("202", "204", "401"):
+                self.metrics.webhooks.labels(source, status).inc(0)
 
     # --- shared checks ---------------------------------------------------------------
 
@@ -173,9 +182,12 @@ class Gateway:
                 f"{self.settings.api_retry_after_s} s",
                 self.retry_after,
             )
+        started = time.perf_counter()
         try:
             await self.sink.send_all(records)
+            self.metrics.kafka_ack.observe(time.perf_counter() - started)
         except KafkaUnavailable as exc:
+            self.metrics.kafka_failures.inc()
             raise ApiError(
                 503,
                 "kafka_unavailable",
@@ -191,8 +203,9 @@ class Gateway:
         body = await self._body(request, self.settings.api_max_body_bytes)
         items = parse_events(body, request.content_type, self.settings.max_event_bytes)
         if isinstance(items, Rejection):
-            refused = {"accepted": 0, "rejected": 1, "results": [_rejected(0, items)]}
-            return json_response(refused, 422)
+            unreadable = [_rejected(0, items)]
+            self._count_verdicts(unreadable)
+            return json_response({"accepted": 0, "rejected": 1, "results": unreadable}, 422)
         results: list[dict[str, Any]] = []
         records: list[Record] = []
         for index, item in enumerate(items):
@@ -207,9 +220,16 @@ class Gateway:
             if not results:
                 results.append(_rejected(0, Rejection("empty", "the body holds no event")))
                 answer["rejected"] = 1
+            self._count_verdicts(results)
             return json_response({**answer, "results": results}, 422)
         await self._deliver(records)
+        self._count_verdicts(results)
         return json_response({**answer, "results": results}, 202)
+
+    def _count_verdicts(self, results: list[dict[str, Any]]) -> None:
+        for result in results:
+            verdict = "accepted" if result["status"] == "accepted" else str(result["reason"])
+            self.metrics.events.labels(verdict).inc()
 
     # --- webhooks --------------------------------------------------------------------
 
@@ -320,6 +340,27 @@ class Gateway:
     async def openapi(self, _request: web.Request) -> web.Response:
         return json_response(OPENAPI)
 
+    async def prometheus(self, _request: web.Request) -> web.Response:
+        if self.view is not None:
+            self.metrics.lookup_entities.set(self.view.size())
+        return web.Response(
+            body=generate_latest(self.metrics.registry),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    @web.middleware
+    async def count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        status = str(response.status)
+        self.metrics.requests.labels(route, status).inc()
+        if route == "/v1/webhooks/{source}":
+            source = request.match_info.get("source", "")
+            known = source in self.settings.enabled_adapters()
+            self.metrics.webhooks.labels(source if known else "unknown", status).inc()
+        return response
+
     async def healthz(self, _request: web.Request) -> web.Response:
         return json_response({"status": "ok"})
 
@@ -335,11 +376,13 @@ class Gateway:
 
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[errors_as_json], client_max_size=self.settings.api_max_body_bytes
+            middlewares=[self.count, errors_as_json],
+            client_max_size=self.settings.api_max_body_bytes,
         )
         app.router.add_get("/openapi.json", self.openapi, allow_head=False)
         app.router.add_get("/healthz", self.healthz, allow_head=False)
         app.router.add_get("/readyz", self.readyz, allow_head=False)
+        app.router.add_get("/metrics", self.prometheus, allow_head=False)
         app.router.add_post("/v1/events", self.post_events)
         app.router.add_post("/v1/webhooks/{source}", self.post_webhook)
         for plural, entity_type in ENTITY_ROUTES.items():

@@ -300,6 +300,9 @@ class FakeView:
     def rules(self) -> list[dict[str, Any]]:
         return [found for (kind, _), found in self.entities.items() if kind == "rule"]
 
+    def size(self) -> int:
+        return len(self.entities)
+
 
 def run_with_view(scenario: Scenario, view: FakeView, **overrides: Any) -> None:
     async def main() -> None:
@@ -377,3 +380,29 @@ def test_rules_are_listed_with_an_api_key() -> None:
         assert await response.json() == {"rules": [rule]}
 
     run_with_view(scenario, view)
+
+
+def test_metrics_count_requests_verdicts_and_webhooks_without_ids() -> None:
+    async def scenario(client: TestClient[Any, Any], sink: RecordingSink) -> None:
+        body = orjson.dumps([event(1), {"type": "nope"}])
+        assert (await client.post("/v1/events", data=body, headers=HEADERS)).status == 202
+        assert (await client.post("/v1/webhooks/zendesk", data=b"{}")).status == 401
+        assert (await client.get("/v1/customers/c-secret-1", headers=HEADERS)).status == 404
+        assert (await client.get("/nowhere")).status == 404
+        response = await client.get("/metrics")
+        assert response.status == 200
+        text = await response.text()
+        for line in (
+            'cxpulse_gateway_requests_total{route="/v1/events",status="202"} 1.0',
+            'cxpulse_gateway_events_total{verdict="accepted"} 1.0',
+            'cxpulse_gateway_events_total{verdict="unknown_type"} 1.0',
+            'cxpulse_gateway_webhooks_total{source="zendesk",status="401"} 1.0',
+            'cxpulse_gateway_webhooks_total{source="genesys-cloud",status="202"} 0.0',
+            'cxpulse_gateway_requests_total{route="/v1/customers/{id}",status="404"} 1.0',
+            'cxpulse_gateway_requests_total{route="unmatched",status="404"} 1.0',
+            "cxpulse_gateway_kafka_ack_seconds_count 1.0",
+        ):
+            assert line in text, line
+        assert "c-secret-1" not in text
+
+    run(scenario, api_lookup=False)
