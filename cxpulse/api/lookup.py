@@ -33,6 +33,10 @@ log = logging.getLogger("cxpulse.gateway")
 
 RETRY_S = 2.0
 METADATA_MAX_AGE_MS = 5_000
+#: Records decoded between two turns of the event loop: a flood of snapshots (a worker
+#: catching up) must not hold the lookups answered meanwhile (5,000 at once raised their
+#: p99 to 145 ms under 1,000 events/s).
+RECORDS_PER_TURN = 200
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -194,7 +198,7 @@ class ScoreView:
         await consumer.start()
         try:
             while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5_000)
+                batch = await consumer.getmany(timeout_ms=500, max_records=RECORDS_PER_TURN)
                 for tp, records in batch.items():
                     add = (
                         self.state.add_snapshot
@@ -206,6 +210,7 @@ class ScoreView:
                             value = orjson.loads(record.value or b"")
                             if isinstance(value, dict):
                                 add(value)
+                await asyncio.sleep(0)
                 if not self.caught_up and await self._reached(consumer, topics):
                     self.caught_up = True
                     log.info("lookup view caught up with %d entities", len(self.state.snapshots))

@@ -23,7 +23,7 @@ from cxpulse.agents.decode import Rejection
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.settings import Settings
 from cxpulse.api import auth
-from cxpulse.api.body import parse_events
+from cxpulse.api.body import parse_events_yielding
 from cxpulse.api.metrics import GatewayMetrics
 from cxpulse.api.ratelimit import RateLimiter
 from cxpulse.api.sink import KafkaUnavailable, Record
@@ -201,7 +201,9 @@ class Gateway:
     async def post_events(self, request: web.Request) -> web.Response:
         self._throttle(self._caller(request))
         body = await self._body(request, self.settings.api_max_body_bytes)
-        items = parse_events(body, request.content_type, self.settings.max_event_bytes)
+        items = await parse_events_yielding(
+            body, request.content_type, self.settings.max_event_bytes
+        )
         if isinstance(items, Rejection):
             unreadable = [_rejected(0, items)]
             self._count_verdicts(unreadable)

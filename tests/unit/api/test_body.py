@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cxpulse.agents.decode import Rejection, decode_event
-from cxpulse.api.body import parse_events
+from cxpulse.api.body import parse_events, parse_events_yielding
 
 MAX = 65_536
 
@@ -98,3 +99,12 @@ def test_ndjson_lines_get_the_kafka_edge_verdict(lines: list[bytes]) -> None:
     kept = [line for line in lines if line.strip()]
     assert [item.raw for item in items] == kept
     assert [item.result for item in items] == [decode_event(line, MAX) for line in kept]
+
+
+@given(st.lists(st.sampled_from([b"{}", b"[", b'{"type": 1}']), max_size=30), st.integers(1, 7))
+def test_the_yielding_parse_gives_the_same_items(lines: list[bytes], per_turn: int) -> None:
+    body = b"\n".join(lines)
+    for content_type in ("application/x-ndjson", "application/json"):
+        expected = parse_events(body, content_type, MAX)
+        got = asyncio.run(parse_events_yielding(body, content_type, MAX, per_turn))
+        assert got == expected
