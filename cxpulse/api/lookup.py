@@ -179,6 +179,9 @@ class ScoreView:
             except (KafkaError, OSError) as exc:
                 log.warning("lookup view: %s; reading again in %.0f s", exc, RETRY_S)
                 await asyncio.sleep(RETRY_S)
+            except Exception:  # a view that stopped reading would answer stale for ever
+                log.exception("lookup view failed; reading again in %.0f s", RETRY_S)
+                await asyncio.sleep(RETRY_S)
 
     async def _run(self) -> None:
         settings = self.settings
