@@ -20,6 +20,7 @@ from cxpulse.agents.scoring.alerts import (
     make_alert,
     make_snapshot,
 )
+from cxpulse.agents.scoring.anonymous import is_anonymous, without_customer_outputs
 from cxpulse.agents.scoring.assembly import (
     DoneInteraction,
     OpenInteraction,
@@ -652,4 +653,6 @@ def score_customer_event(
     step = _Step(state, event.event_id, at_us, config)
     _expire(step, getattr(event, "interaction_id", None))
     _HANDLERS[event.type](step, event)
+    if is_anonymous(state.customer_id):
+        return state, without_customer_outputs(step.result())
     return state, step.result()

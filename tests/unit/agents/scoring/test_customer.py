@@ -395,3 +395,43 @@ def test_a_repeat_failure_counts_the_customers_own_failures(
     _, emitted = run(events)
     assert "F" in [grade for out in emitted for grade in out.grades]
     assert repeat_alerts(emitted) == expected
+
+
+def test_an_anonymous_contact_feeds_its_agent_and_queue_but_publishes_nothing_customer() -> None:
+    """The same events under a customer id and under a contact's anonymous key: the same
+    interaction summaries reach the agent and queue; only the identified customer gets
+    customer alerts, snapshots, loyalty changes and a dazzle balance."""
+
+    def scenario(customer_id: str) -> list[Emitted]:
+        make = Events(customer_id)
+        events = [
+            make.make("experience.dazzle", 0, kind="goodwill"),
+            *make.contact("i1", 1, "abandoned"),
+            make.make("service.promise_broken", 60, promise="billing_error"),
+            make.make("service.promise_broken", 200, promise="late_delivery"),
+        ]
+        return run(events)[1]
+
+    identified = scenario("c1")
+    anonymous = scenario("anon:amazon-connect:i1")
+
+    def customer_side(emitted: list[Emitted]) -> list[object]:
+        return [
+            *(alert for out in emitted for alert in out.alerts),
+            *(shot for out in emitted for shot in out.snapshots),
+            *(change for out in emitted for change in out.loyalty_transitions),
+            *(out.dazzle_balance for out in emitted if out.dazzle_balance is not None),
+        ]
+
+    def summaries(emitted: list[Emitted]) -> list[object]:
+        return [
+            (s.kind, s.event_id, s.grade, s.agent_id, s.queue_id, s.outcome)
+            for out in emitted
+            for s in out.summaries
+        ]
+
+    assert customer_side(identified)
+    assert customer_side(anonymous) == []
+    assert summaries(anonymous) == summaries(identified)
+    assert [s.kind for out in anonymous for s in out.summaries]
+    assert [out.grades for out in anonymous] == [out.grades for out in identified]
