@@ -159,6 +159,12 @@ class Metrics:
             ["rule_id"],
             registry=registry,
         )
+        self.anonymous_events = Counter(
+            "cxpulse_anonymous_events",
+            "Events a platform adapter mapped without a known customer (anon: key)",
+            ["source", "type"],
+            registry=registry,
+        )
         self._agent_labels: set[str] = set()
         self._queue_labels: set[str] = set()
         self._rule_labels: set[str] = set()

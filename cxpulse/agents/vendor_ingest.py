@@ -1,7 +1,8 @@
 """Agents: a platform's raw payloads -> canonical events keyed by customer | dead letters.
 
 One agent per enabled source, each on its own raw topic.  The pure adapter does the
-mapping; this module only wires it between topics.
+mapping; this module only wires it between topics, and counts the events mapped to a
+contact's anonymous customer key (``cxpulse_anonymous_events_total``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from cxpulse.agents.bundles import Outbox
 from cxpulse.agents.decode import Rejection, check_size
 from cxpulse.agents.ingest import forward_event, send_dead_letter
 from cxpulse.agents.pipeline import Pipeline
+from cxpulse.agents.scoring.anonymous import is_anonymous
 from cxpulse.schemas.events import event_to_json
 
 
@@ -42,6 +44,8 @@ def _register_source(pipeline: Pipeline, source: str, adapter: Adapter, topic: A
                         await send_dead_letter(pipeline, message, rejection, stage)
                         continue
                     for event in adapted:
+                        if is_anonymous(event.customer_id):
+                            metrics.anonymous_events.labels(source, event.type).inc()
                         forward_event(
                             pipeline,
                             events,
