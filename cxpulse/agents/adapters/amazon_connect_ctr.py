@@ -21,11 +21,11 @@ from typing import Any
 from cxpulse.agents.adapters.attributes import outcome_from, survey_from
 from cxpulse.agents.adapters.base import (
     INVALID_VALUE,
-    UNMAPPABLE,
     AdapterError,
     Contact,
     Fields,
     decode_json,
+    first_identity,
     last_segment,
     validated,
 )
@@ -66,18 +66,21 @@ def adapt(raw: bytes) -> list[Event]:
     return validated(candidates)
 
 
-def _customer_id(record: Fields, attributes: Fields | None) -> str:
-    """The ``customerId`` contact attribute, else the customer's phone number or address."""
-    stated = attributes.text("customerId") if attributes else None
+def _customer_id(record: Fields, attributes: Fields | None) -> str | None:
+    """The documented fallback order (docs/adapters.md): a ``customerId`` contact tag, a
+    ``customerId`` user-defined attribute, the record's ``CustomerId`` (Customer Profiles /
+    CRM id), the customer endpoint's address (phone number, email address); else None, the
+    contact's anonymous key."""
+    tags = record.child("Tags")
     endpoint = record.child("CustomerEndpoint")
-    found = stated or (endpoint.text("Address") if endpoint else None)
-    if found is None:
-        raise AdapterError(
-            UNMAPPABLE,
-            "record names no customer: neither a customerId contact attribute "
-            "nor CustomerEndpoint.Address is present",
+    return first_identity(
+        (
+            tags.text("customerId") if tags else None,
+            attributes.text("customerId") if attributes else None,
+            record.text("CustomerId"),
+            endpoint.text("Address") if endpoint else None,
         )
-    return found
+    )
 
 
 def _resource_id(resource: Fields | None, name_key: str) -> str | None:
@@ -126,13 +129,19 @@ def _holds(agent: Fields, contact: Contact, connected_at: datetime) -> list[dict
 def _transfers(
     record: Fields, contact: Contact, method: str, started_at: datetime | None
 ) -> list[dict[str, Any]]:
-    """Transfers out of Connect are told by the record itself; a transfer to another agent or
-    queue is told by the new contact's record (it names the previous contact and knows the
-    target), so the chain is linked once whichever record arrives first."""
+    """A transferred contact tells its own transfer (to an external number, or to a next
+    contact); the new contact's record tells it too, naming the previous contact and the
+    target.  Both give the transferred contact's one ``transferred`` id, so the chain is
+    counted once whichever record arrives first."""
     events: list[dict[str, Any]] = []
-    completed_at = record.iso_time("TransferCompletedTimestamp")
-    if completed_at is not None:
-        events.append(contact.event("interaction.transferred", completed_at))
+    if _transferred_out(record):
+        at = (
+            record.iso_time("TransferCompletedTimestamp")
+            or record.iso_time("DisconnectTimestamp")
+            or started_at
+        )
+        if at is not None:
+            events.append(contact.event("interaction.transferred", at))
     previous = record.text("PreviousContactId")
     if method in TRANSFER_METHODS and previous and started_at is not None:
         leg = replace(contact, interaction_id=previous, queue_id=None, agent_id=None)
@@ -148,9 +157,13 @@ def _transfers(
 
 
 def _transferred_out(record: Fields) -> bool:
-    """Handed on: to an external number, or to a next contact that the agent side started
-    (a next contact after the customer hung up is the post-contact flow, not a transfer)."""
+    """Handed on: to an external number (``TransferCompletedTimestamp``, a
+    ``TransferredToEndpoint``), or to a next contact that the agent side started (a next
+    contact after the customer hung up is the post-contact flow, not a transfer)."""
     if record.iso_time("TransferCompletedTimestamp") is not None:
+        return True
+    endpoint = record.child("TransferredToEndpoint")
+    if endpoint is not None and endpoint.text("Address") is not None:
         return True
     reason = (record.text("DisconnectReason") or "").upper()
     return record.text("NextContactId") is not None and reason != "CUSTOMER_DISCONNECT"

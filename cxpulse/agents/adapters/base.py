@@ -7,20 +7,30 @@ stable ``reason`` code, never anything else.
 Event ids are derived, never random: ``event_id(source, interaction, kind, ...)`` hashes the
 source's own ids, so a payload delivered twice (or two payloads describing the same fact)
 yields the same id and the pipeline's dedup drops the copy.
+
+A contact whose payload names no customer gets the contact-scoped anonymous key
+``anon:<source>:<contact id>`` (``Contact(customer_id=None)``): it is scored for its agent,
+queue and service, never as a customer (``cxpulse.agents.scoring.anonymous``).
+
+``reading()`` records which keys of which objects an adapter read, for ``cxpulse adapt
+--explain``; outside it, ``Fields`` records nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
+from cxpulse.agents.scoring.anonymous import anonymous_customer
 from cxpulse.schemas.events import EVENT_ADAPTER, Channel, Event
 
 #: The payload is not JSON (or not UTF-8).
@@ -35,7 +45,8 @@ MISSING_FIELD = "missing_field"
 INVALID_VALUE = "invalid_value"
 #: The payload is of a kind this adapter does not read (wrong vendor, wrong stream).
 UNSUPPORTED = "unsupported"
-#: The payload is readable but names no customer, so no canonical event can be built.
+#: The payload is readable but no canonical event can be built from it.  (Before contacts
+#: without a customer got an anonymous key, a missing customer was this reason.)
 UNMAPPABLE = "unmappable"
 
 #: Free text longer than the contract allows is cut here (comments, wrap-up notes).
@@ -94,6 +105,56 @@ def from_epoch(value: float, scale: float, where: str) -> datetime:
         ) from None
 
 
+@dataclass
+class Reading:
+    """What an adapter looked at: every object it read from, and the keys it asked for.
+
+    Objects are told apart by identity, so two ``Fields`` over the same JSON object share
+    their read keys."""
+
+    #: id of the JSON object -> (its path, the object (kept alive, so the id stays its
+    #: own), the keys read).
+    objects: dict[int, tuple[str, Mapping[str, Any], dict[str, None]]] = field(default_factory=dict)
+    #: Paths looked up but absent or null.
+    missing: list[str] = field(default_factory=list)
+
+    def keys_read(self, data: Mapping[str, Any], path: str) -> dict[str, None]:
+        known = self.objects.get(id(data))
+        if known is None:
+            known = self.objects[id(data)] = (path, data, {})
+        return known[2]
+
+    def read(self) -> list[str]:
+        return [_joined(path, key) for path, _, read in self.objects.values() for key in read]
+
+    def ignored(self) -> list[str]:
+        """Keys present in an object that was read from, that the adapter never asked for."""
+        return [
+            _joined(path, key)
+            for path, data, read in self.objects.values()
+            for key in map(str, data)
+            if key not in read
+        ]
+
+
+def _joined(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+_READING: ContextVar[Reading | None] = ContextVar("cxpulse_adapter_reading", default=None)
+
+
+@contextmanager
+def reading() -> Iterator[Reading]:
+    """Record the reads of the adapter calls made inside the block."""
+    recorded = Reading()
+    token = _READING.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _READING.reset(token)
+
+
 class Fields:
     """Typed reads from one decoded JSON object.
 
@@ -102,12 +163,16 @@ class Fields:
     because vendors are not consistent about ``agentInfo`` vs ``AgentInfo``.
     """
 
-    __slots__ = ("_data", "_folded", "path")
+    __slots__ = ("_data", "_folded", "_reading", "path", "read_keys")
 
     def __init__(self, data: Mapping[str, Any], path: str) -> None:
         self._data = data
-        self._folded: dict[str, Any] | None = None
+        self._folded: dict[str, str] | None = None
         self.path = path
+        self._reading = _READING.get()
+        self.read_keys: dict[str, None] = (
+            {} if self._reading is None else self._reading.keys_read(data, path)
+        )
 
     @classmethod
     def of(cls, value: Any, path: str) -> Fields:
@@ -122,10 +187,17 @@ class Fields:
 
     def raw(self, key: str) -> Any:
         if key in self._data:
-            return self._data[key]
-        if self._folded is None:
-            self._folded = {str(k).casefold(): v for k, v in self._data.items()}
-        return self._folded.get(key.casefold())
+            found: str | None = key
+        else:
+            if self._folded is None:
+                self._folded = {str(k).casefold(): k for k in self._data}
+            found = self._folded.get(key.casefold())
+        if self._reading is not None:
+            if found is None or self._data[found] is None:
+                self._reading.missing.append(self.where(key))
+            else:
+                self.read_keys[str(found)] = None
+        return None if found is None else self._data[found]
 
     def names(self) -> list[str]:
         return [str(key) for key in self._data]
@@ -216,11 +288,14 @@ def type_name(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Contact:
-    """The envelope fields shared by every event of one interaction."""
+    """The envelope fields shared by every event of one interaction.
+
+    ``customer_id`` None: the payload names no customer, and each event gets the anonymous
+    key of the interaction it is about (``anon:<source>:<interaction id>``)."""
 
     source: str
     interaction_id: str
-    customer_id: str
+    customer_id: str | None
     channel: Channel | None = None
     queue_id: str | None = None
     agent_id: str | None = None
@@ -231,7 +306,7 @@ class Contact:
             "event_id": event_id(self.source, self.interaction_id, kind, *key),
             "type": kind,
             "occurred_at": occurred_at,
-            "customer_id": self.customer_id,
+            "customer_id": self.customer_id or anonymous_customer(self.source, self.interaction_id),
             "interaction_id": self.interaction_id,
             "channel": self.channel,
             "queue_id": self.queue_id,
@@ -255,6 +330,11 @@ def validated(candidates: Iterable[dict[str, Any]]) -> list[Event]:
                 f"mapped {candidate.get('type')} event is invalid: {field}: {first['msg']}",
             ) from None
     return events
+
+
+def first_identity(candidates: Iterable[str | None]) -> str | None:
+    """The first candidate customer identity present (the documented fallback order)."""
+    return next((candidate for candidate in candidates if candidate), None)
 
 
 def seconds(milliseconds: float | None) -> float | None:

@@ -23,7 +23,6 @@ from typing import Any
 
 from cxpulse.agents.adapters.base import (
     MISSING_FIELD,
-    UNMAPPABLE,
     UNSUPPORTED,
     AdapterError,
     Contact,
@@ -97,8 +96,9 @@ def adapt(raw: bytes) -> list[Event]:
     return validated(handler(body, contact, at))
 
 
-def _customer_id(body: Fields) -> str:
-    """The external contact, else the customer's address: ANI inbound, DNIS outbound."""
+def _customer_id(body: Fields) -> str | None:
+    """The external contact, else the customer's address: ANI inbound, DNIS outbound; else
+    None, the conversation's anonymous key."""
     outbound = (body.text("direction") or "").upper() == "OUTBOUND"
     contacts = body.items("conversationExternalContactIds")
     address_keys = ("dnis", "addressTo") if outbound else ("ani", "addressFrom")
@@ -108,11 +108,7 @@ def _customer_id(body: Fields) -> str:
         *(body.text(key) for key in address_keys),
     ]
     found = next((candidate for candidate in candidates if candidate), None)
-    if found is None:
-        raise AdapterError(
-            UNMAPPABLE, "detail event names no customer: no external contact, ANI or address"
-        )
-    return re.sub(r"^(tel|sip):", "", found)
+    return None if found is None else re.sub(r"^(tel|sip):", "", found) or None
 
 
 def _channel(body: Fields) -> Channel | None:

@@ -27,12 +27,12 @@ from cxpulse.agents.adapters.base import (
     INVALID_FORM,
     INVALID_VALUE,
     MISSING_FIELD,
-    UNMAPPABLE,
     UNSUPPORTED,
     AdapterError,
     Contact,
     Fields,
     decode_json,
+    first_identity,
     from_epoch,
     parse_iso_time,
     validated,
@@ -140,9 +140,9 @@ def _attributes(event: Fields) -> Fields:
     return Fields.of(value, where)
 
 
-def _customer_id(attributes: Fields) -> str:
+def _customer_id(attributes: Fields) -> str | None:
     """Flex ``customers.external_id``, a ``customerId`` attribute, then the customer's phone,
-    email or ``from`` address."""
+    email or ``from`` address; else None, the task's anonymous key."""
     customers = attributes.child("customers")
     candidates = [
         customers.text("external_id") if customers else None,
@@ -151,14 +151,7 @@ def _customer_id(attributes: Fields) -> str:
         customers.text("email") if customers else None,
         attributes.text("from"),
     ]
-    found = next((candidate for candidate in candidates if candidate), None)
-    if found is None:
-        raise AdapterError(
-            UNMAPPABLE,
-            "task names no customer: set customers.external_id (or customerId) in the task "
-            "attributes",
-        )
-    return found
+    return first_identity(candidates)
 
 
 def _channel(event: Fields, attributes: Fields) -> Channel | None:

@@ -2,7 +2,8 @@
 
 Ticket events arrive in Zendesk's event envelope (``type: zen:event-type:ticket.*``, ``id``,
 ``time``, ``subject``, ``detail`` = the ticket, ``event`` = what changed).  The interaction
-is the ticket, on its ``via.channel``; the customer is the ticket's requester.  Mapped types:
+is the ticket, on its ``via.channel``; the customer is the ticket's requester (a ticket
+without one gets the ticket's anonymous key).  Mapped types:
 
 * ``ticket.created`` -> started;
 * ``ticket.agent_assignment_changed`` -> connected (first assignee) or transferred (re-assigned);
@@ -24,7 +25,6 @@ from typing import Any
 from cxpulse.agents.adapters.base import (
     INVALID_VALUE,
     MISSING_FIELD,
-    UNMAPPABLE,
     UNSUPPORTED,
     AdapterError,
     Contact,
@@ -72,7 +72,7 @@ def adapt(raw: bytes) -> list[Event]:
     contact = Contact(
         source=SOURCE,
         interaction_id=ticket.require_text("id"),
-        customer_id=_requester(ticket),
+        customer_id=ticket.text("requester_id"),
         channel=_CHANNELS.get((via.text("channel") or "").casefold()) if via else None,
         queue_id=ticket.text("group_id"),
         agent_id=ticket.text("assignee_id"),
@@ -82,13 +82,6 @@ def adapt(raw: bytes) -> list[Event]:
         raise AdapterError(MISSING_FIELD, f"{payload.where('time')} is missing")
     change = payload.child("event") or Fields({}, payload.where("event"))
     return validated(handler(payload, ticket, change, contact, at))
-
-
-def _requester(ticket: Fields) -> str:
-    requester = ticket.text("requester_id")
-    if requester is None:
-        raise AdapterError(UNMAPPABLE, f"{ticket.where('requester_id')} is missing")
-    return requester
 
 
 Handler = Callable[[Fields, Fields, Fields, Contact, datetime], list[dict[str, Any]]]
@@ -174,13 +167,10 @@ def _rating(rating: Fields) -> list[dict[str, Any]]:
     csat = _SCORES.get(score) or (int(score) if numeric else None)
     if csat is None:
         raise AdapterError(INVALID_VALUE, f"{rating.where('score')} is not a rating: {score!r}")
-    requester = rating.text("requester_id")
-    if requester is None:
-        raise AdapterError(UNMAPPABLE, f"{rating.where('requester_id')} is missing")
     contact = Contact(
         source=SOURCE,
         interaction_id=rating.require_text("ticket_id"),
-        customer_id=requester,
+        customer_id=rating.text("requester_id"),
         queue_id=rating.text("group_id"),
         agent_id=rating.text("assignee_id"),
     )

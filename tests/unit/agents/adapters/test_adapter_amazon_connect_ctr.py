@@ -106,10 +106,21 @@ def test_a_contact_queued_but_never_answered_is_abandoned(raw: Callable[[str], b
     assert ended.agent_id is None
 
 
-def test_the_first_leg_of_a_transfer_is_escalated(raw: Callable[[str], bytes]) -> None:
+def test_the_first_leg_of_a_transfer_is_escalated_and_transferred(
+    raw: Callable[[str], bytes],
+) -> None:
+    """The first leg tells its own transfer (NextContactId); the second leg tells it too,
+    under the same id, so whichever record arrives first links the chain once."""
     events = adapt(raw("ctr_transfer_first_leg.json"))
 
-    assert "interaction.transferred" not in [event.type for event in events]
+    transferred = [event for event in events if isinstance(event, InteractionTransferred)]
+    links = [
+        event
+        for event in adapt(raw("ctr_transfer_second_leg.json"))
+        if isinstance(event, InteractionTransferred)
+    ]
+    assert [event.interaction_id for event in transferred] == [FIRST_LEG]
+    assert [event.event_id for event in transferred] == [event.event_id for event in links]
     ended = events[-1]
     assert isinstance(ended, InteractionEnded)
     assert (ended.outcome, ended.transfers) == (Outcome.ESCALATED, 1)
@@ -231,14 +242,16 @@ def test_malformed_records_are_rejected_with_a_reason(
     assert mentions in caught.value.message
 
 
-def test_a_record_without_any_customer_reference_is_unmappable(doc: Callable[[str], Any]) -> None:
+def test_a_record_without_any_customer_reference_gets_the_contacts_anonymous_key(
+    doc: Callable[[str], Any],
+) -> None:
     record = doc("ctr_abandoned.json")
     record["CustomerEndpoint"] = None
 
-    with pytest.raises(AdapterError) as caught:
-        adapt(encode(record))
+    events = adapt(encode(record))
 
-    assert caught.value.reason == "unmappable"
+    assert events
+    assert {event.customer_id for event in events} == {f"anon:amazon-connect:{record['ContactId']}"}
 
 
 @pytest.mark.parametrize(

@@ -192,12 +192,6 @@ def test_media_types_map_to_channels(
         (lambda e: e["detail"]["eventBody"].pop("eventTime"), "missing_field"),
         (lambda e: e["detail"]["eventBody"].update(eventTime=10**20), "invalid_value"),
         (lambda e: e["detail"]["eventBody"].pop("conversationId"), "missing_field"),
-        (
-            lambda e: e["detail"]["eventBody"].update(
-                externalContactId=None, conversationExternalContactIds=[], ani=None
-            ),
-            "unmappable",
-        ),
         (lambda e: e["detail"]["eventBody"].update(interactingDurationMs="long"), "invalid_value"),
     ],
 )
