@@ -112,3 +112,27 @@ def test_a_missing_file_is_a_usage_error(
     _, err = capsys.readouterr()
     assert code == 2
     assert "absent.jsonl" in err
+
+
+def test_explain_names_the_fields_read_ignored_and_missing_and_the_anonymous_key(
+    tmp_path: Path, raw: Callable[[str], bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    completed = json.dumps(json.loads(raw("connect_event_untagged_completed.json")))
+    path = write(tmp_path, completed.encode() + b"\n{broken\n")
+
+    code = adapt.run(arguments("--source", "amazon-connect-events", "--explain", path))
+
+    out, err = capsys.readouterr()
+    first, second = out.split("payload 2:")
+    assert code == 1
+    assert err == ""
+    assert first.startswith("payload 1: 2 event(s)")
+    read = next(line for line in first.splitlines() if line.startswith("  read"))
+    ignored = next(line for line in first.splitlines() if line.startswith("  ignored"))
+    absent = next(line for line in first.splitlines() if line.startswith("  looked for"))
+    assert "event.detail.agentInfo.agentInitiatedHoldDuration" in read
+    assert "event.detail.agentInfo.afterContactWorkDuration" in ignored
+    assert "event.detail.agentInfo.agentInitiatedHoldDuration" not in ignored
+    assert "event.detail.tags.customerId" in absent
+    assert "anon:amazon-connect:e3f0c5a2-7d1b-4c8e-9f0a-2b3c4d5e6f70 (anonymous" in first
+    assert second.startswith(" rejected, invalid_json:")
