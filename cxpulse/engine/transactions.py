@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from time import monotonic
@@ -184,7 +184,11 @@ class GatedConsumer(faust_aiokafka.Consumer):
         read them and stalled at its committed offsets.
         """
         wanted = None if active_partitions is None else set(active_partitions)
-        return await super()._getmany(wanted, timeout)
+        records = await super()._getmany(wanted, timeout)
+        for tp, offset_from, offset_to in skipped_after_offset_zero(self._read_offset, records):
+            if self.app.topics.acks_enabled_for(tp.topic):
+                await self._add_gap(tp, offset_from, offset_to)
+        return records
 
     def resume_partitions(self, tps: Any) -> None:
         """Hold stream partitions back until :meth:`perform_seek` has placed them."""
@@ -263,6 +267,30 @@ class GatedConsumer(faust_aiokafka.Consumer):
                 app.ended_transactions = True
                 cast(PromptTableManager, app.tables).persist_pending_offsets()
         return committed
+
+
+def skipped_after_offset_zero(
+    read_offsets: Mapping[Any, int | None], records: Mapping[Any, Sequence[Any]]
+) -> list[tuple[Any, int, int]]:
+    """The offsets a read_committed fetch skipped right after a partition's offset 0, as
+    (partition, first, last): the gaps faust's fetch loop does not record.
+
+    faust records a gap in the offsets it reads (aborted records and transaction markers
+    are never returned) only when the last offset read is truthy: after offset 0 it
+    records none.  The records after the gap are acknowledged, offset 1 never is, and the
+    partition's commits stop at 1 for good: seen when a kill -9 left an aborted
+    transaction right after a partition's first committed record.
+    """
+    found = []
+    for tp, batch in records.items():
+        last = read_offsets.get(tp)
+        for record in batch:
+            if last == 0 and record.offset > 1:
+                found.append((tp, 1, record.offset - 1))
+            last = record.offset
+            if last > 1:
+                break  # faust records every later gap itself
+    return found
 
 
 class TransactionalTransport(faust_aiokafka.Transport):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -21,6 +22,7 @@ from cxpulse.engine.transactions import (
     GatedConsumer,
     discard_unclean_store,
     mark_clean_stop,
+    skipped_after_offset_zero,
 )
 
 
@@ -141,6 +143,7 @@ def bare_consumer() -> GatedConsumer:
     consumer.suspend_flow = Event()
     consumer._stopped = Event()
     consumer._crashed = Event()
+    consumer._read_offset = {}
     return cast(GatedConsumer, consumer)
 
 
@@ -150,9 +153,9 @@ class WaitingThread:
     def __init__(self) -> None:
         self.may_return = asyncio.Event()
 
-    async def getmany(self, partitions: set[str], timeout: float) -> set[str]:  # noqa: ARG002
+    async def getmany(self, partitions: set[str], timeout: float) -> dict[str, list[Any]]:  # noqa: ARG002
         await self.may_return.wait()
-        return set(partitions)
+        return {partition: [] for partition in partitions}
 
 
 def test_a_fetch_is_for_the_partitions_active_when_it_began() -> None:
@@ -166,7 +169,7 @@ def test_a_fetch_is_for_the_partitions_active_when_it_began() -> None:
         await asyncio.sleep(0)
         active.clear()  # recovery pauses the changelogs; the streams are still held back
         thread.may_return.set()
-        return cast(set[str], await fetching)
+        return set(await fetching)
 
     assert asyncio.run(scenario()) == {"customers-changelog-0", "customers-changelog-1"}
 
@@ -263,3 +266,24 @@ def test_a_transactional_commit_is_recorded_where_fausts_livelock_check_reads_it
     recorded = asyncio.run(commit_times())
     assert list(recorded) == [tp]
     assert before <= recorded[tp] <= time.monotonic()
+
+
+def offsets(*numbers: int) -> list[SimpleNamespace]:
+    return [SimpleNamespace(offset=n) for n in numbers]
+
+
+@pytest.mark.parametrize(
+    ("read", "fetched", "gaps"),
+    [
+        (0, offsets(3, 4), [("t", 1, 2)]),  # an aborted record and its marker after 0
+        (None, offsets(0, 3, 4), [("t", 1, 2)]),  # the same, 0 in the same fetch
+        (None, offsets(0, 1, 2), []),
+        (5, offsets(9), []),  # faust records this one itself
+        (None, offsets(4, 5), []),  # nothing read before: faust starts after the gap
+        (0, [], []),
+    ],
+)
+def test_the_gap_faust_misses_after_offset_zero_is_found(
+    read: int | None, fetched: list[SimpleNamespace], gaps: list[tuple[str, int, int]]
+) -> None:
+    assert skipped_after_offset_zero({"t": read}, {"t": fetched}) == gaps
