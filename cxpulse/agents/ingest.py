@@ -16,7 +16,7 @@ from cxpulse.agents.bundles import Outbox, forwarded_event
 from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.scoring.lanes import lane_for
-from cxpulse.engine.batches import Batch, run_batches
+from cxpulse.engine.batches import Batch
 from cxpulse.schemas.events import Event
 
 STAGE = "ingest"
@@ -76,18 +76,4 @@ async def ingest_batch(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def register(pipeline: Pipeline) -> None:
-    settings = pipeline.settings
-
-    @pipeline.app.agent(pipeline.input_topic, name="cxpulse.ingest")
-    async def ingest(stream: Any) -> None:
-        async def handle(batch: Batch) -> None:
-            await ingest_batch(pipeline, batch)
-
-        await run_batches(
-            stream,
-            handle,
-            size=settings.batch_size,
-            within_s=settings.batch_within_ms / 1000,
-            gate=pipeline.app.commit_gate,
-            observe=pipeline.metrics.processing.labels(STAGE).observe,
-        )
+    pipeline.batch_agent(pipeline.input_topic, ingest_batch, name="cxpulse.ingest", label=STAGE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -11,6 +11,7 @@ from cxpulse.agents.metrics import Metrics
 from cxpulse.agents.redact import Redactor
 from cxpulse.agents.scoring.config import ScoringConfig
 from cxpulse.agents.settings import Settings
+from cxpulse.engine.batches import Batch, run_batches
 from cxpulse.engine.transactions import TransactionalApp
 
 
@@ -67,6 +68,36 @@ class Pipeline:
                 transactional_id=self.app.transactional_id(origin),
             ),
         )
+
+    def batch_agent(
+        self,
+        topic: Any,
+        handle: Callable[[Pipeline, Batch], Awaitable[None]],
+        *,
+        name: str,
+        label: str,
+        within_ms: float | None = None,
+    ) -> None:
+        """Register the agent ``name`` that hands each batch of ``topic`` to ``handle``
+        through the engine's one batch loop; its seconds go to the ``label`` of the
+        processing metric.  ``within_ms`` defaults to the ``batch_within_ms`` setting."""
+        settings = self.settings
+        within = settings.batch_within_ms if within_ms is None else within_ms
+
+        async def agent(stream: Any) -> None:
+            async def one(batch: Batch) -> None:
+                await handle(self, batch)
+
+            await run_batches(
+                stream,
+                one,
+                size=settings.batch_size,
+                within_s=within / 1000,
+                gate=self.app.commit_gate,
+                observe=self.metrics.processing.labels(label).observe,
+            )
+
+        self.app.agent(topic, name=name)(agent)
 
     async def send_bundles(self, topic: Any, outbox: Outbox) -> list[Awaitable[Any]]:
         """Send the bundles of ``outbox`` to ``topic``; returns their delivery futures."""

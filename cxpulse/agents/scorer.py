@@ -29,7 +29,7 @@ from cxpulse.agents.scoring.entity import EntityState
 from cxpulse.agents.scoring.partition import score_partition_record
 from cxpulse.agents.scoring.summary import InteractionSummary
 from cxpulse.agents.scoring.windows import PartitionClock, window_start
-from cxpulse.engine.batches import Batch, run_batches
+from cxpulse.engine.batches import Batch
 from cxpulse.engine.state import StateBatch
 
 #: The entity table's key of a summaries partition's clock (no entity key starts so).
@@ -187,33 +187,13 @@ async def score_entity_batch(pipeline: Pipeline, batch: Batch) -> None:
 
 
 def register(pipeline: Pipeline) -> None:
-    settings, metrics = pipeline.settings, pipeline.metrics
-    gate = pipeline.app.commit_gate
-
-    @pipeline.app.agent(pipeline.events_topic, name="cxpulse.scorer")
-    async def score_customers(stream: Any) -> None:
-        async def handle(batch: Batch) -> None:
-            await score_customer_batch(pipeline, batch)
-
-        await run_batches(
-            stream,
-            handle,
-            size=settings.batch_size,
-            within_s=settings.batch_within_ms / 1000,
-            gate=gate,
-            observe=metrics.processing.labels("scorer").observe,
-        )
-
-    @pipeline.app.agent(pipeline.summaries_topic, name="cxpulse.entity_scorer")
-    async def score_entities(stream: Any) -> None:
-        async def handle(batch: Batch) -> None:
-            await score_entity_batch(pipeline, batch)
-
-        await run_batches(
-            stream,
-            handle,
-            size=settings.batch_size,
-            within_s=settings.entity_batch_within_ms / 1000,
-            gate=gate,
-            observe=metrics.processing.labels("entity_scorer").observe,
-        )
+    pipeline.batch_agent(
+        pipeline.events_topic, score_customer_batch, name="cxpulse.scorer", label="scorer"
+    )
+    pipeline.batch_agent(
+        pipeline.summaries_topic,
+        score_entity_batch,
+        name="cxpulse.entity_scorer",
+        label="entity_scorer",
+        within_ms=pipeline.settings.entity_batch_within_ms,
+    )
