@@ -2,7 +2,7 @@
 
 The preloaded records are validated, scored per customer and per entity, and every output
 is encoded as JSON, in this process and with no Kafka, faust or state store: the
-in-process replay (``cxpulse.agents.replay``) over the same events the other steps read.
+in-process replay (``cxpulse.replay``) over the same events the other steps read.
 No worker can spend less per event than this, so it bounds what the faust-based pipeline
 can reach: added to the do-nothing agent's cost per event, it gives the best ratio (3)/(2)
 and the most events/s per worker that full scoring allows (``ceilings``).
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.workload import Workload
-from cxpulse.agents.decode import Rejection, decode_event
-from cxpulse.agents.replay import replay
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
+from cxpulse.edge.decode import Rejection, decode_event
+from cxpulse.replay import replay
 from cxpulse.schemas.events import Event
 
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cxpulse.agents.topics import NO_SIZE_LIMIT
+from cxpulse.config.topics import NO_SIZE_LIMIT
 from cxpulse.engine.committed_reads import last_record_before
 
 Record = tuple[bytes, bytes]

@@ -15,11 +15,11 @@ from typing import Any
 
 import faust
 
-from cxpulse.agents.app import app_kwargs
-from cxpulse.agents.settings import Settings
-from cxpulse.agents.worker import use_event_loop
+from cxpulse.config.settings import Settings
 from cxpulse.engine.readiness import readiness
 from cxpulse.engine.transactions import TransactionalApp
+from cxpulse.worker.app import app_kwargs
+from cxpulse.worker.run import use_event_loop
 
 
 def build_noop_app(settings: Settings) -> faust.App:

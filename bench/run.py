@@ -27,7 +27,7 @@ from bench.floor import scoring_floor
 from bench.processes import REPO
 from bench.steps import Context, median
 from bench.workload import Workload, every_customer_once, workload
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 
 STEPS = ("scoring", "raw", "faust", "cxpulse", "latency", "memory", "scaling")
 #: The throughput steps that read the preloaded input topic (step 0 needs no broker).

@@ -1,7 +1,7 @@
 """``python -m bench.signal``: how well the alerts find what a seeded simulation planted.
 
 A seeded simulation (or ``--events`` with its ``--truth`` file) is scored in-process by
-``cxpulse.agents.replay.replay`` with the worker's scoring configuration
+``cxpulse.replay.replay`` with the worker's scoring configuration
 (``Settings().scoring_config()``: one lane per partition, as ``cxpulse replay`` does).  The
 alerts are then matched against the ground truth:
 
@@ -36,12 +36,12 @@ from typing import Any
 
 import orjson
 
-from cxpulse.agents.decode import Rejection, decode_event
-from cxpulse.agents.replay import replay
-from cxpulse.agents.settings import Settings
-from cxpulse.agents.simulate import GroundTruth, Simulation, SimulationConfig
-from cxpulse.agents.simulate.config import add_staffing_arguments, staffing_from_args
+from cxpulse.config.settings import Settings
+from cxpulse.edge.decode import Rejection, decode_event
+from cxpulse.replay import replay
 from cxpulse.schemas.events import Event
+from cxpulse.simulate import GroundTruth, Simulation, SimulationConfig
+from cxpulse.simulate.config import add_staffing_arguments, staffing_from_args
 
 #: Planted condition -> the alerts that detect it: entity types, kinds, and how long after
 #: the condition ends an alert still counts (None: any time until the end of the run).

@@ -47,10 +47,10 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from bench import kafka_ops
-from cxpulse.agents.decode import Rejection, decode_event
-from cxpulse.agents.redact import Redactor
-from cxpulse.agents.replay import replay
-from cxpulse.agents.settings import ENV_PREFIX, Settings
+from cxpulse.config.settings import ENV_PREFIX, Settings
+from cxpulse.edge.decode import Rejection, decode_event
+from cxpulse.edge.redact import Redactor
+from cxpulse.replay import replay
 from cxpulse.schemas.events import Event
 from tests.integration.conftest import REPO, Worker, make_worker
 
@@ -436,7 +436,7 @@ class Options:
 
 def _cxpulse(env: Mapping[str, str], *args: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cxpulse.agents.cli", *args],
+        [sys.executable, "-m", "cxpulse.commands.cli", *args],
         env=dict(env),
         cwd=REPO,
         capture_output=True,

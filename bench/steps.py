@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer
 from bench import kafka_ops
 from bench.processes import WorkerProcess, free_port
 from bench.workload import Workload
-from cxpulse.agents.web import GAUGE_REFRESH_SECONDS, TABLE_KEYS_REFRESH_SECONDS
+from cxpulse.worker.web import GAUGE_REFRESH_SECONDS, TABLE_KEYS_REFRESH_SECONDS
 
 POLL_S = 0.5
 PROGRESS_EVERY_S = 60.0
@@ -135,7 +135,7 @@ def worker_env(ctx: Context, app_id: str, input_topic: str, port: int) -> dict[s
 
 def _worker(ctx: Context, module: str, app_id: str, input_topic: str) -> WorkerProcess:
     port = free_port()
-    args = ["worker"] if module == "cxpulse.agents.cli" else []
+    args = ["worker"] if module == "cxpulse.commands.cli" else []
     env = worker_env(ctx, app_id, input_topic, port)
     return WorkerProcess(module, args, env, ctx.workdir / app_id / f"worker-{port}.log")
 
@@ -266,7 +266,7 @@ def cxpulse_run(
     the backlog meanwhile.  ``read_state`` waits for the table-size gauge to refresh
     before reading it.
     """
-    procs = [_worker(ctx, "cxpulse.agents.cli", app_id, input_topic) for _ in range(workers)]
+    procs = [_worker(ctx, "cxpulse.commands.cli", app_id, input_topic) for _ in range(workers)]
     try:
         if feed is not None:
             asyncio.run(kafka_ops.create_topic(ctx.bootstrap, input_topic, ctx.partitions))
@@ -409,7 +409,7 @@ def latency_over_time(
 def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
     app_id = f"{ctx.run_id}-lat"
     topic = f"{app_id}-input"
-    proc = _worker(ctx, "cxpulse.agents.cli", app_id, topic)
+    proc = _worker(ctx, "cxpulse.commands.cli", app_id, topic)
     try:
         proc.start()  # the worker creates its (empty) input topic
         proc.wait_ready(READY_TIMEOUT_S)

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.kafka_ops import Record
-from cxpulse.agents.scoring import compact_json
-from cxpulse.agents.simulate import CustomerSpread, Json, SimulationConfig, generate
+from cxpulse.scoring import compact_json
+from cxpulse.simulate import CustomerSpread, Json, SimulationConfig, generate
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cxpulse.agents.bundles import Outbox, forwarded_event
-from cxpulse.agents.decode import MessageOrigin, Rejection, dead_letter, decode_event
-from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.scoring.lanes import lane_for
+from cxpulse.edge.decode import MessageOrigin, Rejection, dead_letter, decode_event
 from cxpulse.engine.batches import Batch
 from cxpulse.schemas.events import Event
+from cxpulse.worker.bundles import Outbox, forwarded_event
+from cxpulse.worker.lanes import lane_for
+from cxpulse.worker.pipeline import Pipeline
 
 STAGE = "ingest"
 

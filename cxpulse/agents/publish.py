@@ -12,13 +12,13 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from cxpulse.agents.bundles import Outbox
-from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.routes import summary_partitions
-from cxpulse.agents.scoring.emitted import Emitted
-from cxpulse.agents.scoring.intelligence import CHURN_ENTITY, redacted
-from cxpulse.agents.scoring.summary import MENTION
 from cxpulse.schemas.outputs import Severity
+from cxpulse.scoring.emitted import Emitted
+from cxpulse.scoring.intelligence import CHURN_ENTITY, redacted
+from cxpulse.scoring.summary import MENTION
+from cxpulse.worker.bundles import Outbox
+from cxpulse.worker.pipeline import Pipeline
+from cxpulse.worker.routes import summary_partitions
 
 LANE_HEADER = "cxpulse-lane"
 LANE_HIGH_HEADER = "cxpulse-lane-high"

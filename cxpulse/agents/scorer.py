@@ -17,20 +17,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cxpulse.agents.bundles import Outbox, ReadRecord, forwarded_in_chunks
-from cxpulse.agents.decode import Rejection
 from cxpulse.agents.ingest import send_dead_letter
-from cxpulse.agents.pipeline import Pipeline
 from cxpulse.agents.publish import lane_header, lane_of, publish
-from cxpulse.agents.routes import routes_in
-from cxpulse.agents.scoring.config import ScoringConfig
-from cxpulse.agents.scoring.customer import CustomerState, score_customer_event
-from cxpulse.agents.scoring.entity import EntityState
-from cxpulse.agents.scoring.partition import score_partition_record
-from cxpulse.agents.scoring.summary import InteractionSummary
-from cxpulse.agents.scoring.windows import PartitionClock, window_start
+from cxpulse.edge.decode import Rejection
 from cxpulse.engine.batches import Batch
 from cxpulse.engine.state import StateBatch
+from cxpulse.scoring.config import ScoringConfig
+from cxpulse.scoring.customer import CustomerState, score_customer_event
+from cxpulse.scoring.entity import EntityState
+from cxpulse.scoring.partition import score_partition_record
+from cxpulse.scoring.summary import InteractionSummary
+from cxpulse.scoring.windows import PartitionClock, window_start
+from cxpulse.worker.bundles import Outbox, ReadRecord, forwarded_in_chunks
+from cxpulse.worker.pipeline import Pipeline
+from cxpulse.worker.routes import routes_in
 
 #: The entity table's key of a summaries partition's clock (no entity key starts so).
 CLOCK_KEY = b"~clock"

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from cxpulse.agents.adapters import ADAPTERS, Adapter, AdapterError
-from cxpulse.agents.bundles import Outbox
-from cxpulse.agents.decode import Rejection, check_size
+from cxpulse.adapters import ADAPTERS, Adapter, AdapterError
 from cxpulse.agents.ingest import forward_event, send_dead_letter
-from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.scoring.anonymous import is_anonymous
+from cxpulse.edge.decode import Rejection, check_size
 from cxpulse.engine.batches import Batch
 from cxpulse.schemas.events import event_to_json
+from cxpulse.scoring.anonymous import is_anonymous
+from cxpulse.worker.bundles import Outbox
+from cxpulse.worker.pipeline import Pipeline
 
 
 def adapt_batch(source: str, adapter: Adapter) -> Callable[[Pipeline, Batch], Awaitable[None]]:

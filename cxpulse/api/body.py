@@ -1,6 +1,6 @@
 """The body of ``POST /v1/events``: one event, a JSON array of events, or NDJSON.
 
-Each event is checked by ``cxpulse.agents.decode.decode_event``, the very function of the
+Each event is checked by ``cxpulse.edge.decode.decode_event``, the very function of the
 Kafka edge, so an event gets here the verdict (and, rejected, the reason code, message and
 field details) its dead letter would carry there.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from cxpulse.agents.decode import Rejection, decode_event
+from cxpulse.edge.decode import Rejection, decode_event
 from cxpulse.schemas.events import Event
 
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})

@@ -16,11 +16,11 @@ import ssl
 
 from aiohttp import web
 
-from cxpulse.agents.settings import Settings
-from cxpulse.agents.topics import BrokerUnavailable, ensure_topics
 from cxpulse.api.lookup import ScoreView
 from cxpulse.api.server import Gateway
 from cxpulse.api.sink import KafkaSink
+from cxpulse.config.settings import Settings
+from cxpulse.config.topics import BrokerUnavailable, ensure_topics
 
 log = logging.getLogger("cxpulse.gateway")
 

@@ -26,8 +26,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from cxpulse.agents.kafka_security import aiokafka_security_kwargs
-from cxpulse.agents.settings import Settings
+from cxpulse.config.kafka_security import aiokafka_security_kwargs
+from cxpulse.config.settings import Settings
 
 log = logging.getLogger("cxpulse.gateway")
 

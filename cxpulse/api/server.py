@@ -18,15 +18,15 @@ import orjson
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from cxpulse.agents.adapters import ADAPTERS
-from cxpulse.agents.decode import Rejection
-from cxpulse.agents.redact import Redactor
-from cxpulse.agents.settings import Settings
+from cxpulse.adapters import ADAPTERS
 from cxpulse.api import auth
 from cxpulse.api.body import parse_events_yielding
 from cxpulse.api.metrics import GatewayMetrics
 from cxpulse.api.ratelimit import RateLimiter
 from cxpulse.api.sink import KafkaUnavailable, Record
+from cxpulse.config.settings import Settings
+from cxpulse.edge.decode import Rejection
+from cxpulse.edge.redact import Redactor
 
 log = logging.getLogger("cxpulse.gateway")
 

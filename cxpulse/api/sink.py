@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from cxpulse.agents.kafka_security import aiokafka_security_kwargs
-from cxpulse.agents.settings import Settings
+from cxpulse.config.kafka_security import aiokafka_security_kwargs
+from cxpulse.config.settings import Settings
 
 log = logging.getLogger("cxpulse.gateway")
 

@@ -46,7 +46,7 @@ def bootstrap() -> str:
 def run_cxpulse(*args: str) -> None:
     """Run a `cxpulse` command to completion (simulate to a file, replay, …)."""
     subprocess.run(
-        [sys.executable, "-m", "cxpulse.agents.cli", *args], check=True, cwd=REPO, timeout=120
+        [sys.executable, "-m", "cxpulse.commands.cli", *args], check=True, cwd=REPO, timeout=120
     )
 
 
@@ -77,7 +77,7 @@ class Worker:
         """Start the process and return at once (a fault can then hit it while it starts)."""
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cxpulse.agents.cli", "worker"],
+            [sys.executable, "-m", "cxpulse.commands.cli", "worker"],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

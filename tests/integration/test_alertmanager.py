@@ -241,7 +241,7 @@ class Notify:
     def start(self) -> None:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cxpulse.agents.cli", "notify"],
+            [sys.executable, "-m", "cxpulse.commands.cli", "notify"],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

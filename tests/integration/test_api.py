@@ -34,12 +34,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from cxpulse.agents.adapters import ADAPTERS
+from cxpulse.adapters import ADAPTERS
 from cxpulse.api import auth
 from tests.integration.conftest import REPO, Worker, free_port, make_worker
 from tests.integration.kafka_io import collect, collect_ids
 
-PAYLOADS = REPO / "tests" / "unit" / "agents" / "adapters" / "payloads"
+PAYLOADS = REPO / "tests" / "payloads"
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 API_KEY = "integration-test-key-0001"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
@@ -95,7 +95,7 @@ class Gateway:
     def start(self, wait_for: str = "/readyz", timeout_s: float = 60.0) -> None:
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cxpulse.agents.cli", "gateway"],
+            [sys.executable, "-m", "cxpulse.commands.cli", "gateway"],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

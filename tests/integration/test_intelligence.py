@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from cxpulse.agents.simulate import Simulation, SimulationConfig
+from cxpulse.simulate import Simulation, SimulationConfig
 from tests.integration.conftest import REPO, Worker
 from tests.integration.kafka_io import collect_ids, produce_events
 
@@ -47,7 +47,7 @@ def test_planted_spike_and_friction_alert_and_stream_equals_replay(
     alerts_file, insights_file = tmp_path / "alerts.jsonl", tmp_path / "insights.jsonl"
     outputs = ["--alerts", str(alerts_file), "--insights", str(insights_file)]
     subprocess.run(
-        [sys.executable, "-m", "cxpulse.agents.cli", "replay", str(events_file), *outputs],
+        [sys.executable, "-m", "cxpulse.commands.cli", "replay", str(events_file), *outputs],
         check=True,
         cwd=REPO,
         timeout=120,

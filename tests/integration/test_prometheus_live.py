@@ -44,7 +44,7 @@ def fed_worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             [
                 sys.executable,
                 "-m",
-                "cxpulse.agents.cli",
+                "cxpulse.commands.cli",
                 "simulate",
                 "--count",
                 "6000",

@@ -23,8 +23,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cxpulse.agents.kafka_security import aiokafka_security_kwargs
-from cxpulse.agents.settings import Settings
+from cxpulse.config.kafka_security import aiokafka_security_kwargs
+from cxpulse.config.settings import Settings
 from tests.integration.conftest import REPO, make_worker
 from tests.integration.sasl.broker import SecureBroker
 from tests.integration.sasl.certs import make_pki
@@ -107,7 +107,7 @@ def test_aiokafka_clients_round_trip_over_sasl_ssl(broker: SecureBroker) -> None
 def run_topics_command(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "cxpulse.agents.cli", "topics"],
+        [sys.executable, "-m", "cxpulse.commands.cli", "topics"],
         env={**os.environ, **env},
         cwd=REPO,
         capture_output=True,

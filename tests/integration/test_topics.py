@@ -9,8 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bench.kafka_ops import create_topic
-from cxpulse.agents.settings import Settings
-from cxpulse.agents.topics import ensure_topics
+from cxpulse.config.settings import Settings
+from cxpulse.config.topics import ensure_topics
 
 
 async def _retention_bytes(bootstrap: str, names: list[str]) -> dict[str, str]:

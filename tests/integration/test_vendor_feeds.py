@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from cxpulse.agents.adapters import ADAPTERS
-from cxpulse.agents.replay import replay
-from cxpulse.agents.scoring.anonymous import anonymous_customer
-from cxpulse.agents.scoring.lanes import lane_for
-from cxpulse.agents.settings import Settings
+from cxpulse.adapters import ADAPTERS
+from cxpulse.config.settings import Settings
+from cxpulse.replay import replay
+from cxpulse.scoring.anonymous import anonymous_customer
+from cxpulse.worker.lanes import lane_for
 from tests.integration.conftest import Worker
 from tests.integration.kafka_io import collect, produce_raw
 
-PAYLOADS = Path(__file__).resolve().parents[1] / "unit" / "agents" / "adapters" / "payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
 
 #: A whole contact per platform, as each platform delivers it.
 FEEDS = {

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from cxpulse.agents.cli import COMMANDS
-from cxpulse.agents.metrics import Metrics
-from cxpulse.agents.settings import Settings
+from cxpulse.commands.cli import COMMANDS
+from cxpulse.config.settings import Settings
+from cxpulse.metrics import Metrics
 from cxpulse.schemas.events import EVENT_TYPES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

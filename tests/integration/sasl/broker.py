@@ -20,12 +20,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaClient
 
-from cxpulse.agents.kafka_security import (
+from cxpulse.config.kafka_security import (
     KafkaAccessError,
     aiokafka_security_kwargs,
     check_broker_access,
 )
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 from tests.integration.conftest import REPO, free_port
 from tests.integration.sasl.certs import Pki
 

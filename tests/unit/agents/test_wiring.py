@@ -18,18 +18,18 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from cxpulse.agents import bundles
-from cxpulse.agents.bundles import BUNDLE_MAX_BYTES
 from cxpulse.agents.ingest import ingest_batch
-from cxpulse.agents.metrics import Metrics
-from cxpulse.agents.pipeline import Pipeline
-from cxpulse.agents.redact import Redactor
-from cxpulse.agents.replay import replay
 from cxpulse.agents.scorer import score_customer_batch, score_entity_batch
-from cxpulse.agents.settings import Settings
-from cxpulse.agents.simulate import Simulation, SimulationConfig
+from cxpulse.config.settings import Settings
+from cxpulse.edge.redact import Redactor
 from cxpulse.engine.transactions import CommitGate
+from cxpulse.metrics import Metrics
+from cxpulse.replay import replay
 from cxpulse.schemas.events import parse_event
+from cxpulse.simulate import Simulation, SimulationConfig
+from cxpulse.worker import bundles
+from cxpulse.worker.bundles import BUNDLE_MAX_BYTES
+from cxpulse.worker.pipeline import Pipeline
 
 PARTITIONS = 3
 

@@ -9,8 +9,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cxpulse.agents.decode import Rejection, decode_event
 from cxpulse.api.body import parse_events, parse_events_yielding
+from cxpulse.edge.decode import Rejection, decode_event
 
 MAX = 65_536
 

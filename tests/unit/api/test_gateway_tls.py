@@ -15,8 +15,8 @@ import aiohttp
 import orjson
 import pytest
 
-from cxpulse.agents.settings import Settings
 from cxpulse.api.gateway import serve
+from cxpulse.config.settings import Settings
 
 
 def free_port() -> int:

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from cxpulse.agents.adapters import ADAPTERS
-from cxpulse.agents.settings import Settings
+from cxpulse.adapters import ADAPTERS
 from cxpulse.api.openapi_events import event_schemas
 from cxpulse.api.server import OPENAPI, Gateway
+from cxpulse.config.settings import Settings
 
 
 class NoSink:

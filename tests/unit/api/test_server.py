@@ -15,11 +15,11 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from cxpulse.agents.redact import pseudonymise
-from cxpulse.agents.settings import Settings
 from cxpulse.api import auth
 from cxpulse.api.server import Gateway
 from cxpulse.api.sink import KafkaUnavailable, Record
+from cxpulse.config.settings import Settings
+from cxpulse.edge.redact import pseudonymise
 
 KEY = "test-key-0123456789"
 TOKEN = "twilio-token"

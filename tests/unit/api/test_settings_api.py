@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cxpulse.agents.settings import Settings
 from cxpulse.api import auth
+from cxpulse.config.settings import Settings
 
 
 def test_defaults_bind_loopback_and_accept_no_key() -> None:

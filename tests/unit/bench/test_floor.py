@@ -9,9 +9,9 @@ from bench.floor import ceilings, scoring_floor
 from bench.run import ceilings as run_ceilings
 from bench.run import main
 from bench.workload import Workload, workload
-from cxpulse.agents.decode import Rejection, decode_event
-from cxpulse.agents.replay import replay
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
+from cxpulse.edge.decode import Rejection, decode_event
+from cxpulse.replay import replay
 
 
 def test_the_floor_scores_every_event_and_encodes_what_the_replay_emits() -> None:

@@ -24,7 +24,8 @@ from bench.signal import (
     planted_from_truth,
     render,
 )
-from cxpulse.agents.simulate import (
+from cxpulse.schemas.outputs import Alert
+from cxpulse.simulate import (
     AgentTruth,
     CompetitorSpike,
     GroundTruth,
@@ -33,7 +34,6 @@ from cxpulse.agents.simulate import (
     Simulation,
     SimulationConfig,
 )
-from cxpulse.schemas.outputs import Alert
 
 T0 = datetime(2025, 1, 6, 8, tzinfo=UTC)
 

@@ -25,9 +25,9 @@ from bench.soak import (
     settings_for,
     summary_line,
 )
-from cxpulse.agents.decode import Rejection, decode_event
-from cxpulse.agents.replay import replay
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
+from cxpulse.edge.decode import Rejection, decode_event
+from cxpulse.replay import replay
 
 Json = dict[str, Any]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 from cxpulse.schemas.outputs import EntityType
 
 REPO = Path(__file__).resolve().parents[3]

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from cxpulse.agents.cli import build_parser
-from cxpulse.agents.settings import ENV_PREFIX, Settings
+from cxpulse.commands.cli import build_parser
+from cxpulse.config.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yml"

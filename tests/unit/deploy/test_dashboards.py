@@ -1,7 +1,7 @@
 """Grafana dashboards: valid JSON, one data source variable, and PromQL on real series only.
 
 Every expression a dashboard or a rule file ships may name only the worker's metrics (the
-table below, the contract of ``cxpulse.agents.metrics``), the recording rules of
+table below, the contract of ``cxpulse.metrics``), the recording rules of
 ``deploy/prometheus/rules/recording.yml``, or Prometheus' own ``up``.
 
 ``extract_promql(path)`` is shared with the live check that runs the real Prometheus against

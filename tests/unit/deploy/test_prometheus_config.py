@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 from tests.unit.deploy.test_dashboards import (
     DASHBOARDS,
     RECORDING_RULES,

@@ -9,11 +9,11 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from cxpulse.agents.app import build_pipeline
-from cxpulse.agents.metrics import Metrics
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 from cxpulse.engine.readiness import waiting_for
 from cxpulse.engine.tables import count_keys
+from cxpulse.metrics import Metrics
+from cxpulse.worker.app import build_pipeline
 
 
 def rocksdb_customers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -15,11 +15,11 @@ from aiokafka.errors import KafkaConnectionError
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from cxpulse.agents.app import build_pipeline
-from cxpulse.agents.metrics import Metrics
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 from cxpulse.engine import recovery
 from cxpulse.engine.recovery import PromptRecovery
+from cxpulse.metrics import Metrics
+from cxpulse.worker.app import build_pipeline
 
 KEPT = TP("t-customers-changelog", 0)  # the store is 30 records behind; the end is a marker
 EMPTY = TP("t-customers-changelog", 1)  # nothing written

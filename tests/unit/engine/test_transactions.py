@@ -13,9 +13,7 @@ from faust.types import TP
 from mode.utils.locks import Event
 from prometheus_client import CollectorRegistry
 
-from cxpulse.agents.app import build_pipeline
-from cxpulse.agents.metrics import Metrics
-from cxpulse.agents.settings import Settings
+from cxpulse.config.settings import Settings
 from cxpulse.engine.transactions import (
     CLEAN_STOP_MARKER,
     CommitGate,
@@ -24,6 +22,8 @@ from cxpulse.engine.transactions import (
     mark_clean_stop,
     skipped_after_offset_zero,
 )
+from cxpulse.metrics import Metrics
+from cxpulse.worker.app import build_pipeline
 
 
 def test_a_commit_waits_for_the_batches_in_flight() -> None:
