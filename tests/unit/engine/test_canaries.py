@@ -233,3 +233,26 @@ def test_faust_still_records_no_gap_after_offset_zero() -> None:
         "Consumer._add_gap is gone: revisit transactions.GatedConsumer._getmany"
     )
     assert parameters(Consumer._add_gap) == ["tp", "offset_from", "offset_to"]
+
+
+def test_the_connection_helpers_of_the_access_check_keep_their_signatures() -> None:
+    """config.kafka_security.check_broker_access logs in to one bootstrap server before a
+    command starts its clients, with aiokafka's own connection helpers (not public API)."""
+    from aiokafka import conn
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    revisit = "revisit config.kafka_security.check_broker_access"
+    create = inspect.signature(conn.create_conn).parameters
+    for name in ("host", "port", "request_timeout_ms", "security_protocol", "ssl_context"):
+        assert name in create, f"aiokafka.conn.create_conn has no {name!r}: {revisit}"
+    hosts = conn.collect_hosts("127.0.0.1:9092,localhost:9093", randomize=False)
+    assert [(host, port) for host, port, _family in hosts] == [
+        ("127.0.0.1", 9092),
+        ("localhost", 9093),
+    ], f"aiokafka.conn.collect_hosts changed its answer: {revisit}"
+    assert list(inspect.signature(MetadataRequest).parameters)[:1] == ["topics"], (
+        f"MetadataRequest no longer takes the topics first: {revisit}"
+    )
+    assert callable(getattr(MetadataRequest([]), "build", None)), (
+        f"MetadataRequest([]) no longer builds a request: {revisit}"
+    )
