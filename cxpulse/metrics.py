@@ -12,6 +12,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from cxpulse.scoring.alerts import SEVERITY
 
+#: The agents that keep state (the ``agent`` label of the processing histogram too).
+CUSTOMER_SCORER = "scorer"
+ENTITY_SCORER = "entity_scorer"
+STATEFUL_AGENTS = (CUSTOMER_SCORER, ENTITY_SCORER)
+
 SCORE_BUCKETS = tuple(float(b) for b in range(0, 101, 10))
 BALANCE_BUCKETS = (-10.0, -5.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -53,6 +58,14 @@ class Metrics:
             "Events dropped as duplicates of an earlier event_id",
             registry=registry,
         )
+        self.already_applied = Counter(
+            "cxpulse_already_applied_records",
+            "Input records skipped because the state restored on a restart already held them",
+            ["agent"],
+            registry=registry,
+        )
+        for agent in STATEFUL_AGENTS:
+            self.already_applied.labels(agent)
         self.alerts = Counter(
             "cxpulse_alerts",
             "Alerts published (severity info: notices, on the notices topic)",

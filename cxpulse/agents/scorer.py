@@ -20,8 +20,10 @@ from pydantic import ValidationError
 from cxpulse.agents.ingest import send_dead_letter
 from cxpulse.agents.publish import lane_header, lane_of, publish
 from cxpulse.edge.decode import Rejection
+from cxpulse.engine.applied import AppliedOffsets
 from cxpulse.engine.batches import Batch
 from cxpulse.engine.state import StateBatch
+from cxpulse.metrics import CUSTOMER_SCORER, ENTITY_SCORER
 from cxpulse.scoring.config import ScoringConfig
 from cxpulse.scoring.customer import CustomerState, score_customer_event
 from cxpulse.scoring.entity import EntityState
@@ -170,13 +172,22 @@ async def score_chunk(pipeline: Pipeline, chunk: list[ReadRecord]) -> None:
 
 
 async def score_customer_batch(pipeline: Pipeline, batch: Batch) -> None:
-    """A batch of the events topic, chunk by chunk (``bundles.forwarded_in_chunks``)."""
+    """A batch of the events topic, chunk by chunk (``bundles.forwarded_in_chunks``),
+    without the records the customer table already includes (``engine/applied.py``)."""
+    applied = AppliedOffsets(pipeline.customers, CUSTOMER_SCORER)
+    batch, skipped = applied.unapplied(batch)
+    pipeline.metrics.already_applied.labels(CUSTOMER_SCORER).inc(skipped)
     for chunk in forwarded_in_chunks(batch, pipeline.settings.batch_size):
         await score_chunk(pipeline, chunk)
+    await applied.commit()
 
 
 async def score_entity_batch(pipeline: Pipeline, batch: Batch) -> None:
-    """A batch of the summaries topic: each record scored on its partition."""
+    """A batch of the summaries topic: each record scored on its partition, but for
+    those the entity table already includes (``engine/applied.py``)."""
+    applied = AppliedOffsets(pipeline.entities, ENTITY_SCORER)
+    batch, skipped = applied.unapplied(batch)
+    pipeline.metrics.already_applied.labels(ENTITY_SCORER).inc(skipped)
     states = StateBatch(pipeline.entities, EntityState.from_bytes)
     clocks = StateBatch(pipeline.entities, PartitionClock.from_bytes)
     deliveries: list[Awaitable[Any]] = []
@@ -184,16 +195,17 @@ async def score_entity_batch(pipeline: Pipeline, batch: Batch) -> None:
         deliveries += await score_summaries(pipeline, record, states, clocks)
     await states.commit(deliveries)
     await clocks.commit([])
+    await applied.commit()
 
 
 def register(pipeline: Pipeline) -> None:
     pipeline.batch_agent(
-        pipeline.events_topic, score_customer_batch, name="cxpulse.scorer", label="scorer"
+        pipeline.events_topic, score_customer_batch, name="cxpulse.scorer", label=CUSTOMER_SCORER
     )
     pipeline.batch_agent(
         pipeline.summaries_topic,
         score_entity_batch,
         name="cxpulse.entity_scorer",
-        label="entity_scorer",
+        label=ENTITY_SCORER,
         within_ms=pipeline.settings.entity_batch_within_ms,
     )
