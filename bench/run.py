@@ -4,7 +4,8 @@ Preloads simulator events into a fresh topic, then measures in the same run: the
 floor (validation, scoring and output encoding in-process, no Kafka), the raw aiokafka
 consumer ceiling, a do-nothing faust agent, cxpulse end to end (median of
 ``--runs``), latency at a fixed offered rate, memory and state size with many customers,
-and one against two workers.  Prints a table, writes JSON; progress goes to stderr.
+one against two workers, and the HTTP API (ingest and lookups through ``cxpulse gateway``).
+Prints a table, writes JSON; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import Any
 from bench import steps
 from bench.floor import ceilings as scoring_ceilings
 from bench.floor import scoring_floor
+from bench.gateway_step import http_step
 from bench.processes import REPO
 from bench.steps import Context, median
 from bench.workload import Workload, every_customer_once, workload
 from cxpulse.config.settings import Settings
 
-STEPS = ("scoring", "raw", "faust", "cxpulse", "latency", "memory", "scaling")
+STEPS = ("scoring", "raw", "faust", "cxpulse", "latency", "memory", "scaling", "http")
 #: The throughput steps that read the preloaded input topic (step 0 needs no broker).
 ON_INPUT_TOPIC = {"raw", "faust", "cxpulse", "scaling"}
 TARGETS = {
@@ -38,6 +40,8 @@ TARGETS = {
     "p99_ms": 100,
     "peak_rss_mb": 400,
     "two_vs_one": 1.6,
+    "http_ndjson_events_per_s": 10_000,
+    "http_lookup_p99_ms": 20,
 }
 
 
@@ -62,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="events in the memory step, customers spread evenly [default: until every "
         "customer has made a contact, about 4.4 per --memory-customers]",
+    )
+    parser.add_argument(
+        "--http-events", type=int, default=20_000, help="events posted as NDJSON, step 7"
+    )
+    parser.add_argument("--http-lookup-rate", type=float, default=500.0, help="lookups/s, step 7")
+    parser.add_argument(
+        "--http-ingest-rate", type=float, default=1_000.0, help="events/s posted during lookups"
+    )
+    parser.add_argument(
+        "--http-seconds", type=float, default=10.0, help="length of step 7's lookup phase"
     )
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed")
@@ -94,6 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             **_throughput(ctx, args, wanted),
             **_latency(ctx, args, wanted),
             **_memory(ctx, args, wanted),
+            **_http(ctx, args, wanted),
         }
     finally:
         if set(wanted) - {"scoring"}:
@@ -193,6 +208,26 @@ def _memory(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> dict[s
     return {"memory": {"customers": customers, "events": len(work), **found.to_json()}}
 
 
+def _http(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> dict[str, Any]:
+    if "http" not in wanted:
+        return {}
+    single = 500
+    live = int(args.http_ingest_rate * args.http_seconds)
+    work = workload(args.http_events + single + live, args.customers, args.seed + 3)
+    measure = partial(
+        http_step,
+        ctx,
+        work,
+        ndjson_events=args.http_events,
+        ndjson_batch=1_000,
+        single_events=single,
+        lookup_rate=args.http_lookup_rate,
+        ingest_rate=args.http_ingest_rate,
+        lookup_seconds=args.http_seconds,
+    )
+    return {"http": _timed(ctx, "the HTTP API", measure)}
+
+
 def _timed(ctx: Context, what: str, measure: Callable[[], Any]) -> Any:
     ctx.say(f"{what} ...")
     started = time.monotonic()
@@ -271,7 +306,10 @@ def verdicts(measured: dict[str, Any], found: dict[str, float]) -> dict[str, dic
         values["peak_rss_mb"] = max(measured["memory"]["peak_rss_mb"])
     if "two_vs_one" in found:
         values["two_vs_one"] = found["two_vs_one"]
-    lower_is_better = {"p99_ms", "peak_rss_mb"}
+    if "http" in measured:
+        values["http_ndjson_events_per_s"] = measured["http"]["ndjson_events_per_s"]
+        values["http_lookup_p99_ms"] = measured["http"]["lookup"]["p99_ms"]
+    lower_is_better = {"p99_ms", "peak_rss_mb", "http_lookup_p99_ms"}
     return {
         name: {
             "target": TARGETS[name],
@@ -332,6 +370,17 @@ def table(result: dict[str, Any]) -> str:
             (
                 "  state (table keys)",
                 f"{keys.get('customers', 0):,} customers, {keys.get('entities', 0):,} entities",
+            )
+        )
+    if "http" in measured:
+        http = measured["http"]
+        look = http["lookup"]
+        rows.append(("7 HTTP ingest, NDJSON", f"{http['ndjson_events_per_s']:,.0f} events/s"))
+        rows.append(("  one event per request", f"{http['single_events_per_s']:,.0f} events/s"))
+        rows.append(
+            (
+                f"  lookups at {look['lookups_per_s']:,.0f}/s, {look['ingest_per_s']:,.0f} ev/s in",
+                f"p50 {look['p50_ms']:.1f} / p99 {look['p99_ms']:.1f} ms",
             )
         )
     for name, verdict in result["targets"].items():

@@ -20,6 +20,10 @@ TINY = [
     "--latency-seconds", "3",
     "--memory-customers", "1000",
     "--memory-events", "3000",
+    "--http-events", "2000",
+    "--http-lookup-rate", "100",
+    "--http-ingest-rate", "200",
+    "--http-seconds", "2",
     "--step-timeout", "60",
 ]  # fmt: skip
 
@@ -31,7 +35,7 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=330,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -61,3 +65,14 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     assert "events/s" in done.stdout
     assert "worker CPU per event, live" in done.stdout
     assert "ceiling of (3)/(2)" in done.stdout
+    http = measured["http"]
+    assert http["ndjson_events_per_s"] > 0
+    assert http["single_events_per_s"] > 0
+    lookup = http["lookup"]
+    assert lookup["lookups"] == 200
+    assert lookup["failed"] == 0
+    assert set(lookup["statuses"]) <= {"200", "404"}
+    assert lookup["statuses"].get("200", 0) > 0
+    assert 0 < lookup["p50_ms"] <= lookup["p99_ms"]
+    assert {"http_ndjson_events_per_s", "http_lookup_p99_ms"} <= set(result["targets"])
+    assert "7 HTTP ingest, NDJSON" in done.stdout
