@@ -158,6 +158,14 @@ def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
     return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
 
 
+def sibling(worker: Worker, tmp: Path) -> Worker:
+    """Another worker of ``worker``'s app (same group, topics and tables), own port and disk."""
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {**worker.env, "CXPULSE_WEB_PORT": str(port), "CXPULSE_DATA_DIR": str(tmp / "data")}
+    return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+
+
 @pytest.fixture(scope="module")
 def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     running = make_worker(bootstrap, tmp_path_factory.mktemp("worker"))

@@ -36,7 +36,8 @@ from aiokafka import AIOKafkaConsumer
 
 from cxpulse.adapters import ADAPTERS
 from cxpulse.api import auth
-from tests.integration.conftest import REPO, Worker, free_port, make_worker
+from cxpulse.simulate import Simulation, SimulationConfig
+from tests.integration.conftest import REPO, Worker, free_port, make_worker, sibling
 from tests.integration.kafka_io import collect, collect_ids
 
 PAYLOADS = REPO / "tests" / "payloads"
@@ -208,6 +209,36 @@ def latest_by_entity(records: list[dict[str, Any]]) -> dict[tuple[str, str], dic
     return latest
 
 
+PLURAL = {"customer": "customers", "agent": "agents", "queue": "queues", "service": "services"}
+
+
+def assert_lookups_match_the_scores_topic(
+    gateway: Gateway, worker: Worker, per_kind: int
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The lookups answer what the scores topic shows, once the gateway has read it (and
+    the workers have published it: the topic is read again until both agree); returns the
+    topic's latest snapshot per entity."""
+    bootstrap = worker.env["CXPULSE_KAFKA_BOOTSTRAP"]
+    deadline = time.monotonic() + 60
+    while True:
+        scores = latest_by_entity(collect(bootstrap, worker.topic("scores"), lambda rs: True))
+        samples: dict[str, list[tuple[str, str]]] = {}
+        for entity_type, entity_id in sorted(scores):
+            samples.setdefault(entity_type, []).append((entity_type, entity_id))
+        chosen = [key for kind in PLURAL for key in samples.get(kind, [])[:per_kind]]
+        assert {kind for kind, _ in chosen} >= {"customer", "agent", "queue"}
+        mismatched = []
+        for entity_type, entity_id in chosen:
+            answer = gateway.call("GET", f"/v1/{PLURAL[entity_type]}/{entity_id}", None, BEARER)
+            if answer.status != 200 or answer.body["snapshot"] != scores[entity_type, entity_id]:
+                mismatched.append((entity_type, entity_id))
+        if not mismatched or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    assert not mismatched, mismatched
+    return scores
+
+
 def test_events_over_http_are_scored_as_the_replay_and_lookups_match_the_scores_topic(
     gateway: Gateway, api_worker: Worker, scenario: tuple[list[dict[str, Any]], set[str]]
 ) -> None:
@@ -225,24 +256,7 @@ def test_events_over_http_are_scored_as_the_replay_and_lookups_match_the_scores_
     assert {a["alert_id"] for a in alerts} == expected
     print(f"\n{len(events)} events posted in {posted_s:.1f}s; {len(expected)} alerts as replay")
 
-    # The lookups answer what the scores topic shows, once the gateway has read it.
-    scores = latest_by_entity(collect(bootstrap, api_worker.topic("scores"), lambda rs: True))
-    samples: dict[str, list[tuple[str, str]]] = {}
-    for entity_type, entity_id in sorted(scores):
-        samples.setdefault(entity_type, []).append((entity_type, entity_id))
-    plural = {"customer": "customers", "agent": "agents", "queue": "queues", "service": "services"}
-    chosen = [key for kind in plural for key in samples.get(kind, [])[:5]]
-    assert {kind for kind, _ in chosen} >= {"customer", "agent", "queue"}
-    deadline = time.monotonic() + 30
-    mismatched = chosen
-    while mismatched and time.monotonic() < deadline:
-        mismatched = []
-        for entity_type, entity_id in chosen:
-            answer = gateway.call("GET", f"/v1/{plural[entity_type]}/{entity_id}", None, BEARER)
-            if answer.status != 200 or answer.body["snapshot"] != scores[entity_type, entity_id]:
-                mismatched.append((entity_type, entity_id))
-        time.sleep(0.5)
-    assert not mismatched, mismatched
+    scores = assert_lookups_match_the_scores_topic(gateway, api_worker, per_kind=5)
 
     unknown = gateway.call("GET", "/v1/customers/nobody-at-all", None, BEARER)
     assert unknown.status == 404
@@ -266,6 +280,45 @@ def test_events_over_http_are_scored_as_the_replay_and_lookups_match_the_scores_
     assert {r["entity_id"] for r in rules.body["rules"]} == in_topic
     frictions = [r["snapshot"]["scores"].get("friction", 0.0) for r in rules.body["rules"]]
     assert frictions == sorted(frictions, reverse=True)
+
+
+def test_lookups_match_the_scores_topic_with_two_workers_after_a_rebalance(
+    gateway: Gateway, api_worker: Worker, tmp_path: Path
+) -> None:
+    """A second worker joins (partitions move), events for the same customers keep
+    coming over HTTP, both workers score their share, and every lookup still answers the
+    latest snapshot of the scores topic, whichever worker published it."""
+    second = sibling(api_worker, tmp_path / "second")
+    before = metric_sum(api_worker, "cxpulse_events_total")
+    try:
+        second.start()
+        events = list(Simulation(SimulationConfig(count=3_000, seed=77)).events())
+        for first in range(0, len(events), 500):
+            answer = gateway.call("POST", "/v1/events", ndjson(events[first : first + 500]), NDJSON)
+            assert answer.status == 202, answer.body
+        workers = (api_worker, second)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ingested = sum(metric_sum(w, "cxpulse_events_total") for w in workers) - before
+            if ingested >= len(events):
+                break
+            time.sleep(1.0)
+        assert ingested == len(events)
+        for worker in workers:
+            assert metric_sum(worker, "cxpulse_events_total") > 0, worker.log_tail()
+        assert metric_sum(second, "cxpulse_events_total") > 0, "the second worker got no share"
+        assert_lookups_match_the_scores_topic(gateway, api_worker, per_kind=20)
+    finally:
+        second.stop()
+
+
+def metric_sum(worker: Worker, name: str) -> float:
+    """The sum of every sample of ``name`` on ``worker``'s /metrics."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in worker.metrics_text().splitlines()
+        if line.startswith((name + " ", name + "{"))
+    )
 
 
 async def _raw_records(bootstrap: str, topic: str, settle_s: float) -> list[bytes]:

@@ -25,10 +25,10 @@ from bench.steps import metric_values
 from tests.integration.conftest import (
     Worker,
     assert_replay_alerts_once,
-    free_port,
     make_worker,
     seeded_shares,
     share_params,
+    sibling,
 )
 from tests.integration.kafka_io import collect, collect_ids, produce_events
 
@@ -112,11 +112,7 @@ def test_sigterm_mid_stream_stops_promptly_and_a_restart_resumes_without_repeats
 @pytest.fixture
 def second_worker(first_worker: Worker, tmp_path: Path) -> Iterator[Worker]:
     """A second worker of the same app (same group, topics and tables), own port and disk."""
-    port = free_port()
-    tmp = tmp_path / "second"
-    tmp.mkdir()
-    env = {**first_worker.env, "CXPULSE_WEB_PORT": str(port), "CXPULSE_DATA_DIR": str(tmp / "data")}
-    second = Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+    second = sibling(first_worker, tmp_path / "second")
     try:
         yield second
     finally:
