@@ -31,6 +31,7 @@ PUBLISHED = {
     "grafana": ("127.0.0.1", 3000, 3000),
     "prometheus": ("127.0.0.1", 9090, 9090),
     "alertmanager": ("127.0.0.1", 9093, 9093),
+    "gateway": ("127.0.0.1", 6068, 6068),
 }
 SHARED_SETTINGS = re.compile(r"CXPULSE_(KAFKA_BOOTSTRAP|APP_ID|PARTITIONS|\w+_TOPIC)")
 
@@ -98,9 +99,18 @@ def flag(command: list[str], name: str) -> str:
     return values[0]
 
 
+#: Compose's ``${NAME:-default}``: the default when the host does not set NAME.
+HOST_VARIABLE = re.compile(r"\$\{\w+:-([^}]*)\}")
+
+
 def cxpulse_env(service: str) -> dict[str, str]:
+    """The service's ``CXPULSE_*`` variables as on a host that sets none of its own."""
     env = SERVICES[service].get("environment", {})
-    return {key: str(value) for key, value in env.items() if key.startswith(ENV_PREFIX)}
+    return {
+        key: HOST_VARIABLE.sub(lambda found: found.group(1), str(value))
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX)
+    }
 
 
 def as_settings(env: dict[str, str]) -> Settings:
@@ -162,7 +172,7 @@ def test_worker_can_be_scaled() -> None:
     assert port in worker["expose"]
 
 
-def test_only_grafana_prometheus_and_alertmanager_are_published_on_loopback() -> None:
+def test_only_grafana_prometheus_alertmanager_and_the_gateway_are_published_on_loopback() -> None:
     published = {}
     for name, service in SERVICES.items():
         for entry in service.get("ports", []):
@@ -213,13 +223,17 @@ def test_cxpulse_commands_parse(service: str) -> None:
     assert build_parser().parse_args(arguments).command == arguments[0]
 
 
-def test_prometheus_reads_the_compose_config_and_scrapes_the_worker_port() -> None:
+def test_prometheus_reads_the_compose_config_and_scrapes_the_worker_and_gateway_ports() -> None:
     prometheus = SERVICES["prometheus"]
     config_path = host_path(prometheus, flag(prometheus["command"], "config.file"))
     assert config_path == REPO / "deploy" / "prometheus" / "prometheus.compose.yml"
     config = yaml.safe_load(config_path.read_text())
-    (job,) = config["scrape_configs"]
-    for dns in job["dns_sd_configs"]:
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"cxpulse-worker", "cxpulse-gateway"}
+    (gateway,) = jobs["cxpulse-gateway"]["static_configs"][0]["targets"]
+    host, _, port = gateway.partition(":")
+    assert port == cxpulse_env(host)["CXPULSE_API_PORT"]
+    for dns in jobs["cxpulse-worker"]["dns_sd_configs"]:
         for service in dns["names"]:
             assert str(dns["port"]) in SERVICES[service]["expose"]
             assert str(dns["port"]) == cxpulse_env(service)["CXPULSE_WEB_PORT"]
