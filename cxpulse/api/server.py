@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from cxpulse.adapters import ADAPTERS
+from cxpulse.adapters.ordering import ordering_key
 from cxpulse.api import auth
 from cxpulse.api.body import parse_events_yielding
 from cxpulse.api.metrics import GatewayMetrics
@@ -252,7 +253,7 @@ class Gateway:
         if not body:
             raise ApiError(400, "empty", "the webhook has no body")
         topic = self.settings.raw_topic(source)
-        await self._deliver([Record(topic, None, body)])
+        await self._deliver([Record(topic, ordering_key(source, body), body)])
         if source == TWILIO:  # TaskRouter's event callbacks expect 204 No Content
             return web.Response(status=204)
         return json_response({"accepted": True, "source": source, "topic": topic}, 202)

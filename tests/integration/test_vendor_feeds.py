@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -18,7 +19,7 @@ from cxpulse.replay import replay
 from cxpulse.scoring.anonymous import anonymous_customer
 from cxpulse.worker.lanes import lane_for
 from tests.integration.conftest import Worker
-from tests.integration.kafka_io import collect, produce_raw
+from tests.integration.kafka_io import collect, produce, produce_raw
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
 
@@ -233,7 +234,11 @@ def test_untagged_connect_contacts_score_agents_and_queues_as_identified_ones_do
 
     anonymous = feed(run, False, lanes)
     assert {e.customer_id.split(":")[0] for p in anonymous for e in adapt(p)} == {"anon"}
-    produce_raw(bootstrap, raw_topic(worker, "amazon-connect-events"), anonymous)
+    # Keyed by contact, as a relay that keeps one contact's events in order would key them:
+    # unkeyed, a contact's events spread over the raw partitions and may be scored out of
+    # order (an end before its connect), which the time-ordered replay never does.
+    keyed = [(json.loads(p)["detail"]["contactId"].encode(), p) for p in anonymous]
+    asyncio.run(produce(bootstrap, raw_topic(worker, "amazon-connect-events"), keyed))
 
     def mine(records: list[dict[str, Any]]) -> dict[tuple[str, ...], Any]:
         return entity_snapshots(records, run)
