@@ -217,3 +217,25 @@ def seeded_shares(seed: int, count: int, low: float, high: float) -> list[float]
 def share_params(seed: int, count: int, low: float, high: float) -> list[Any]:
     """``seeded_shares`` as pytest parameters named after the share (``at-37%``)."""
     return [pytest.param(s, id=f"at-{s:.0%}") for s in seeded_shares(seed, count, low, high)]
+
+
+#: A whole contact per platform, as each platform delivers it.
+FEEDS = {
+    "amazon-connect-ctr": ["ctr_voice_resolved.json", "ctr_abandoned.json"],
+    "amazon-connect-events": [
+        "connect_event_initiated.json",
+        "connect_event_connected_to_agent.json",
+        "connect_event_disconnected.json",
+    ],
+    "twilio-taskrouter": [
+        "twilio_task_created.form",
+        "twilio_reservation_accepted.form",
+        "twilio_task_completed.form",
+    ],
+    "genesys-cloud": [
+        "genesys_customer_start.json",
+        "genesys_acd_end_answered.json",
+        "genesys_customer_end.json",
+    ],
+    "zendesk": ["zendesk_ticket_created.json", "zendesk_status_changed_solved.json"],
+}

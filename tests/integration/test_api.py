@@ -37,11 +37,11 @@ from aiokafka import AIOKafkaConsumer
 from cxpulse.adapters import ADAPTERS
 from cxpulse.api import auth
 from cxpulse.simulate import Simulation, SimulationConfig
-from tests.integration.conftest import REPO, Worker, free_port, make_worker, sibling
+from tests.integration.conftest import FEEDS, REPO, Worker, free_port, make_worker, sibling
 from tests.integration.kafka_io import collect, collect_ids
+from tests.integration.own_broker import OwnBroker, own_broker_in
 
 PAYLOADS = REPO / "tests" / "payloads"
-KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 API_KEY = "integration-test-key-0001"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
 ZENDESK_SECRET = "zendesk-signing-secret-for-tests"
@@ -51,26 +51,6 @@ WEBHOOK_KEYS = {
     "genesys-cloud": "genesys-key-for-tests",
 }
 KEY_HEADER = "X-Cxpulse-Webhook-Key"
-#: A whole contact per platform, as each platform delivers it.
-FEEDS = {
-    "amazon-connect-ctr": ["ctr_voice_resolved.json", "ctr_abandoned.json"],
-    "amazon-connect-events": [
-        "connect_event_initiated.json",
-        "connect_event_connected_to_agent.json",
-        "connect_event_disconnected.json",
-    ],
-    "twilio-taskrouter": [
-        "twilio_task_created.form",
-        "twilio_reservation_accepted.form",
-        "twilio_task_completed.form",
-    ],
-    "genesys-cloud": [
-        "genesys_customer_start.json",
-        "genesys_acd_end_answered.json",
-        "genesys_customer_end.json",
-    ],
-    "zendesk": ["zendesk_ticket_created.json", "zendesk_status_changed_solved.json"],
-}
 
 
 @dataclass
@@ -432,61 +412,11 @@ def test_oversized_body_is_413_and_not_written(gateway: Gateway, api_worker: Wor
 
 # --- Kafka stopped mid-stream: never a 202 for an event Kafka did not take -----------------
 
-BROKER_START_TIMEOUT_S = 90
-
-
-@dataclass
-class OwnBroker:
-    """A broker of this test's own (deploy/kafka/kafka.sh on free ports): the shared one
-    must stay up."""
-
-    env: dict[str, str]
-    bootstrap: str
-    data_dir: Path
-
-    def kafka_sh(self, command: str) -> None:
-        done = subprocess.run(
-            [str(KAFKA_SH), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=BROKER_START_TIMEOUT_S + 60,
-            check=False,
-        )
-        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}{done.stderr}"
-
-    def kill_9(self) -> None:
-        pid = int((self.data_dir / "kafka.pid").read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-            if stat.rpartition(")")[2].split()[0] == "Z":
-                break
-            time.sleep(0.1)
-
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
-    port, controller_port = free_port(), free_port()
-    while controller_port == port:
-        controller_port = free_port()
-    data_dir = tmp_path / "kafka"
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(port),
-        "KAFKA_CONTROLLER_PORT": str(controller_port),
-        "KAFKA_DATA_DIR": str(data_dir),
-        "KAFKA_START_TIMEOUT": str(BROKER_START_TIMEOUT_S),
-    }
-    broker = OwnBroker(env=env, bootstrap=f"127.0.0.1:{port}", data_dir=data_dir)
-    try:
-        broker.kafka_sh("start")
+    with own_broker_in(tmp_path) as broker:
         yield broker
-    finally:
-        subprocess.run(
-            [str(KAFKA_SH), "stop"], env=env, capture_output=True, timeout=60, check=False
-        )
 
 
 @dataclass

@@ -15,30 +15,24 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import (
-    REPO,
     Worker,
     assert_replay_alerts_once,
-    free_port,
     make_worker,
     seeded_shares,
 )
 from tests.integration.kafka_io import collect, produce_events
+from tests.integration.own_broker import OwnBroker, own_broker_in
 
 pytestmark = pytest.mark.slow
 
-KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
-# Two busy cores: give the broker more than kafka.sh's default 60 s to come up.
-BROKER_START_TIMEOUT_S = 90
 # How long the worker runs with no broker at all.
 OUTAGE_S = 6.0
 # From the restart of the broker to the last expected alert.
@@ -46,56 +40,6 @@ RECOVERY_TIMEOUT_S = 100.0
 # Readiness can come later than the alerts: a worker whose session expired in the outage
 # rejoins its group and recovers its tables first.
 READY_AGAIN_TIMEOUT_S = 120.0
-
-
-@dataclass
-class Broker:
-    """A broker of this module's own, on free ports and a temporary data dir."""
-
-    env: dict[str, str]
-    bootstrap: str
-    data_dir: Path
-
-    def kafka_sh(self, command: str) -> str:
-        done = subprocess.run(
-            [str(KAFKA_SH), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=BROKER_START_TIMEOUT_S + 60,
-            check=False,
-        )
-        assert done.returncode == 0, f"kafka.sh {command}:\n{done.stdout}{done.stderr}"
-        return done.stdout
-
-    def start(self) -> float:
-        """Start (or restart on the same data dir); seconds until kafka.sh called it ready."""
-        started = time.monotonic()
-        out = self.kafka_sh("start")
-        assert "ready on" in out, out
-        return time.monotonic() - started
-
-    def stop(self) -> None:
-        """Graceful: SIGTERM, the broker shuts down cleanly (kafka.sh stop)."""
-        self.kafka_sh("stop")
-
-    def kill_9(self) -> None:
-        """Hard: SIGKILL the broker's pid from its pid file, no shutdown at all."""
-        pid = int((self.data_dir / "kafka.pid").read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.1)
-        assert not pid_alive(pid), f"broker pid {pid} survived SIGKILL"
-
-
-def pid_alive(pid: int) -> bool:
-    """Running, not merely a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -108,30 +52,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    port, controller_port = free_port(), free_port()
-    while controller_port == port:
-        controller_port = free_port()
-    data_dir = tmp_path_factory.mktemp("bounce-broker") / "kafka"
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(port),
-        "KAFKA_CONTROLLER_PORT": str(controller_port),
-        "KAFKA_DATA_DIR": str(data_dir),
-        "KAFKA_START_TIMEOUT": str(BROKER_START_TIMEOUT_S),
-    }
-    broker = Broker(env=env, bootstrap=f"127.0.0.1:{port}", data_dir=data_dir)
-    broker.start()
-    try:
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnBroker]:
+    with own_broker_in(tmp_path_factory.mktemp("bounce-broker")) as broker:
         yield broker
-    finally:
-        subprocess.run(
-            [str(KAFKA_SH), "stop"], env=env, capture_output=True, timeout=60, check=False
-        )
 
 
 @pytest.fixture
-def bounce_worker(own_broker: Broker, tmp_path: Path) -> Iterator[Worker]:
+def bounce_worker(own_broker: OwnBroker, tmp_path: Path) -> Iterator[Worker]:
     running = make_worker(own_broker.bootstrap, tmp_path)
     try:
         yield running
@@ -169,7 +96,7 @@ BOUNCES = [
 def test_broker_bounce_mid_stream_loses_no_alert_and_worker_survives(
     how: str,
     share: float,
-    own_broker: Broker,
+    own_broker: OwnBroker,
     bounce_worker: Worker,
     scenario: tuple[list[dict[str, Any]], set[str]],
 ) -> None:

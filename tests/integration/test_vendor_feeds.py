@@ -18,31 +18,10 @@ from cxpulse.config.settings import Settings
 from cxpulse.replay import replay
 from cxpulse.scoring.anonymous import anonymous_customer
 from cxpulse.worker.lanes import lane_for
-from tests.integration.conftest import Worker
+from tests.integration.conftest import FEEDS, Worker
 from tests.integration.kafka_io import collect, produce, produce_raw
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
-
-#: A whole contact per platform, as each platform delivers it.
-FEEDS = {
-    "amazon-connect-ctr": ["ctr_voice_resolved.json", "ctr_abandoned.json"],
-    "amazon-connect-events": [
-        "connect_event_initiated.json",
-        "connect_event_connected_to_agent.json",
-        "connect_event_disconnected.json",
-    ],
-    "twilio-taskrouter": [
-        "twilio_task_created.form",
-        "twilio_reservation_accepted.form",
-        "twilio_task_completed.form",
-    ],
-    "genesys-cloud": [
-        "genesys_customer_start.json",
-        "genesys_acd_end_answered.json",
-        "genesys_customer_end.json",
-    ],
-    "zendesk": ["zendesk_ticket_created.json", "zendesk_status_changed_solved.json"],
-}
 
 
 def raw_topic(worker: Worker, source: str) -> str:
