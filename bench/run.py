@@ -4,7 +4,8 @@ Preloads simulator events into a fresh topic, then measures in the same run: the
 floor (validation, scoring and output encoding in-process, no Kafka), the raw aiokafka
 consumer ceiling, a do-nothing faust agent, cxpulse end to end (median of
 ``--runs``), latency at a fixed offered rate, memory and state size with many customers,
-one against two workers, and the HTTP API (ingest and lookups through ``cxpulse gateway``).
+one against two workers, the HTTP API (ingest and lookups through ``cxpulse gateway``), and
+Quix Streams on the same topic as a peer (in its own virtual environment).
 Prints a table, writes JSON; progress goes to stderr.
 """
 
@@ -27,13 +28,14 @@ from bench.floor import ceilings as scoring_ceilings
 from bench.floor import scoring_floor
 from bench.gateway_step import http_step
 from bench.processes import REPO
+from bench.quix_step import QUIX_VERSION, quix_run
 from bench.steps import Context, median
 from bench.workload import Workload, every_customer_once, workload
 from cxpulse.config.settings import Settings
 
-STEPS = ("scoring", "raw", "faust", "cxpulse", "latency", "memory", "scaling", "http")
+STEPS = ("scoring", "raw", "faust", "quix", "cxpulse", "latency", "memory", "scaling", "http")
 #: The throughput steps that read the preloaded input topic (step 0 needs no broker).
-ON_INPUT_TOPIC = {"raw", "faust", "cxpulse", "scaling"}
+ON_INPUT_TOPIC = {"raw", "faust", "quix", "cxpulse", "scaling"}
 TARGETS = {
     "cxpulse_vs_faust": 0.8,
     "events_per_s_per_worker": 10_000,
@@ -141,6 +143,8 @@ def _throughput(ctx: Context, args: argparse.Namespace, wanted: list[str]) -> di
         measured["faust"] = _repeat(
             ctx, "faust", [partial(steps.faust_noop, ctx, topic, count, i) for i in runs]
         )
+    if "quix" in wanted:
+        measured["quix"] = _quix(ctx, topic, count, args.runs)
     if "cxpulse" in wanted:
         results = [
             _timed(
@@ -236,6 +240,25 @@ def _timed(ctx: Context, what: str, measure: Callable[[], Any]) -> Any:
     return value
 
 
+def _quix(ctx: Context, topic: str, count: int, runs: int) -> dict[str, Any]:
+    """Step 8: Quix Streams do-nothing and per-key count, ``runs`` of each, medians."""
+    found: dict[str, list[dict[str, Any]]] = {"noop": [], "count": []}
+    for i in range(runs):
+        for mode, values in found.items():
+            what = f"quix {mode} run {i + 1}/{runs}"
+            value = _timed(ctx, what, partial(quix_run, ctx, topic, count, mode, i))
+            ctx.say(f"{what}: {value['events_per_s']:,.0f} events/s")
+            values.append(value)
+    return {
+        "version": QUIX_VERSION,
+        "events_per_s": median([r["events_per_s"] for r in found["noop"]]),
+        "cpu_us_per_event": median([r["cpu_us_per_event"] for r in found["noop"]]),
+        "count_events_per_s": median([r["events_per_s"] for r in found["count"]]),
+        "count_cpu_us_per_event": median([r["cpu_us_per_event"] for r in found["count"]]),
+        "runs": found,
+    }
+
+
 def _repeat(ctx: Context, name: str, measures: list[Callable[[], float]]) -> dict[str, Any]:
     values = []
     for i, measure in enumerate(measures):
@@ -281,6 +304,11 @@ def ratios(measured: dict[str, Any]) -> dict[str, float]:
                 found[f"cxpulse_vs_{name}"] = cx / measured[name]["events_per_s"]
         if "scaling" in measured:
             found["two_vs_one"] = measured["scaling"]["events_per_s"] / cx
+        if "quix" in measured:
+            found["cxpulse_vs_quix_count"] = cx / measured["quix"]["count_events_per_s"]
+    if "quix" in measured and "faust" in measured:
+        faust, quix = measured["faust"], measured["quix"]
+        found["faust_vs_quix"] = faust["events_per_s"] / quix["events_per_s"]
     return found
 
 
@@ -338,6 +366,22 @@ def table(result: dict[str, Any]) -> str:
     if "cxpulse" in measured:
         cpu = measured["cxpulse"]["cpu_us_per_event"]
         rows.append(("  worker CPU per event", f"{cpu:,.0f} µs"))
+    if "quix" in measured:
+        quix = measured["quix"]
+        rows.append(
+            (
+                f"8 Quix Streams {quix['version']}, do-nothing",
+                f"{quix['events_per_s']:,.0f} events/s, "
+                f"{quix['cpu_us_per_event']:,.1f} µs CPU per event",
+            )
+        )
+        rows.append(
+            (
+                "  per-key count, exactly-once",
+                f"{quix['count_events_per_s']:,.0f} events/s, "
+                f"{quix['count_cpu_us_per_event']:,.1f} µs CPU per event",
+            )
+        )
     for name, value in result["ratios"].items():
         rows.append((f"  ratio {name.replace('_', ' ')}", f"{value:.2f}"))
     if "cxpulse_vs_faust_ceiling" in result["ceilings"]:

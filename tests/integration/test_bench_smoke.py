@@ -35,14 +35,14 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=330,
+        timeout=420,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     measured = result["steps"]
 
-    for step in ("scoring", "raw", "faust", "cxpulse", "scaling"):
+    for step in ("scoring", "raw", "faust", "quix", "cxpulse", "scaling"):
         assert measured[step]["events_per_s"] > 0, step
     floor = measured["scoring"]["runs"][0]
     assert (floor["events"], floor["rejected"]) == (3000, 0)
@@ -60,7 +60,16 @@ def test_tiny_benchmark_reports_every_step(bootstrap: str, tmp_path: Path) -> No
     memory = measured["memory"]
     assert max(memory["peak_rss_mb"]) > 0
     assert memory["table_keys"]["customers"] > 0
-    assert set(result["ratios"]) == {"cxpulse_vs_faust", "cxpulse_vs_raw", "two_vs_one"}
+    quix = measured["quix"]
+    assert quix["count_events_per_s"] > 0
+    assert [r["records"] for r in quix["runs"]["noop"] + quix["runs"]["count"]] == [3000, 3000]
+    assert set(result["ratios"]) == {
+        "cxpulse_vs_faust",
+        "cxpulse_vs_raw",
+        "two_vs_one",
+        "cxpulse_vs_quix_count",
+        "faust_vs_quix",
+    }
     assert all(value > 0 for value in result["ratios"].values())
     assert "events/s" in done.stdout
     assert "worker CPU per event, live" in done.stdout
