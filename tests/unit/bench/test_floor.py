@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from bench.floor import ceilings, scoring_floor
-from bench.run import ceilings as run_ceilings
 from bench.run import STEPS, main
+from bench.run import ceilings as run_ceilings
 from bench.workload import Workload, workload
 from cxpulse.config.settings import Settings
 from cxpulse.edge.decode import Rejection, decode_event
