@@ -43,9 +43,11 @@ def quix_python(ctx: Context) -> Path:
     return python
 
 
-def quix_run(ctx: Context, topic: str, count: int, mode: str, run: int) -> dict[str, Any]:
-    """One Quix Streams app (``noop`` or ``count``) over ``count`` records of ``topic``."""
-    python = quix_python(ctx)
+def quix_run(
+    ctx: Context, python: Path, topic: str, count: int, mode: str, *, run: int
+) -> dict[str, Any]:
+    """One Quix Streams app (``noop`` or ``count``) over ``count`` records of ``topic``,
+    run by ``python`` (``quix_python``)."""
     group = f"{ctx.run_id}-quix-{mode}{run}"
     state_dir = ctx.workdir / group
     done = subprocess.run(

@@ -28,7 +28,7 @@ from bench.floor import ceilings as scoring_ceilings
 from bench.floor import scoring_floor
 from bench.gateway_step import http_step
 from bench.processes import REPO
-from bench.quix_step import QUIX_VERSION, quix_run
+from bench.quix_step import QUIX_VERSION, quix_python, quix_run
 from bench.steps import Context, median
 from bench.workload import Workload, every_customer_once, workload
 from cxpulse.config.settings import Settings
@@ -243,10 +243,11 @@ def _timed(ctx: Context, what: str, measure: Callable[[], Any]) -> Any:
 def _quix(ctx: Context, topic: str, count: int, runs: int) -> dict[str, Any]:
     """Step 8: Quix Streams do-nothing and per-key count, ``runs`` of each, medians."""
     found: dict[str, list[dict[str, Any]]] = {"noop": [], "count": []}
+    python = quix_python(ctx)
     for i in range(runs):
         for mode, values in found.items():
             what = f"quix {mode} run {i + 1}/{runs}"
-            value = _timed(ctx, what, partial(quix_run, ctx, topic, count, mode, i))
+            value = _timed(ctx, what, partial(quix_run, ctx, python, topic, count, mode, run=i))
             ctx.say(f"{what}: {value['events_per_s']:,.0f} events/s")
             values.append(value)
     return {
