@@ -158,6 +158,15 @@ def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
     return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
 
 
+def metric_total(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` in a Prometheus text exposition."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((name + " ", name + "{"))
+    )
+
+
 def sibling(worker: Worker, tmp: Path) -> Worker:
     """Another worker of ``worker``'s app (same group, topics and tables), own port and disk."""
     port = free_port()

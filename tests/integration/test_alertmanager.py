@@ -31,7 +31,7 @@ import pytest
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.conftest import REPO, free_port
+from tests.integration.conftest import REPO, free_port, metric_total
 from tests.integration.kafka_io import collect, produce
 
 pytestmark = pytest.mark.slow
@@ -266,11 +266,7 @@ class Notify:
             return None, ""
 
     def metric(self, name: str) -> float:
-        total = 0.0
-        for line in self.get("/metrics")[1].splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return metric_total(self.get("/metrics")[1], name)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

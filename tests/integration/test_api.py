@@ -37,7 +37,15 @@ from aiokafka import AIOKafkaConsumer
 from cxpulse.adapters import ADAPTERS
 from cxpulse.api import auth
 from cxpulse.simulate import Simulation, SimulationConfig
-from tests.integration.conftest import FEEDS, REPO, Worker, free_port, make_worker, sibling
+from tests.integration.conftest import (
+    FEEDS,
+    REPO,
+    Worker,
+    free_port,
+    make_worker,
+    metric_total,
+    sibling,
+)
 from tests.integration.kafka_io import collect, collect_ids
 from tests.integration.own_broker import OwnBroker, own_broker_in
 
@@ -294,11 +302,7 @@ def test_lookups_match_the_scores_topic_with_two_workers_after_a_rebalance(
 
 def metric_sum(worker: Worker, name: str) -> float:
     """The sum of every sample of ``name`` on ``worker``'s /metrics."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in worker.metrics_text().splitlines()
-        if line.startswith((name + " ", name + "{"))
-    )
+    return metric_total(worker.metrics_text(), name)
 
 
 async def _raw_records(bootstrap: str, topic: str, settle_s: float) -> list[bytes]:
