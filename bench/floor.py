@@ -10,11 +10,13 @@ and the most events/s per worker that full scoring allows (``ceilings``).
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from bench.workload import Workload
+from cxpulse.config.collector import pace_collector
 from cxpulse.config.settings import Settings
 from cxpulse.edge.decode import Rejection, decode_event
 from cxpulse.replay import replay
@@ -46,7 +48,21 @@ class ScoringFloor:
 
 
 def scoring_floor(work: Workload, settings: Settings) -> ScoringFloor:
-    """Validate, score and encode ``work`` once; the CPU time it took."""
+    """Validate, score and encode ``work`` once; the CPU time it took.
+
+    The garbage collector runs at the pace every cxpulse command sets, and at the
+    benchmark's own pace again afterwards.
+    """
+    previous = gc.get_threshold()
+    pace_collector(settings.gc_young_threshold)
+    try:
+        return _score(work, settings)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*previous)
+
+
+def _score(work: Workload, settings: Settings) -> ScoringFloor:
     config = settings.scoring_config()
     started = time.process_time()
     events: list[Event] = []

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from cxpulse import replay
 from cxpulse.commands import adapt, schema, simulate, tail
+from cxpulse.config.collector import pace_collector
 from cxpulse.config.kafka_security import hide_sasl_payloads_in_logs
 from cxpulse.config.settings import Settings, add_settings_arguments, settings_from_args
 from cxpulse.config.topics import BrokerUnavailable, ensure_topics
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"cxpulse {args.command}: invalid settings:\n{exc}", file=sys.stderr)
         return 2
+    pace_collector(settings.gc_young_threshold)
     return COMMANDS[args.command][2](args, settings)
 
 

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         "time; 500 cut CPU per live event by 8 percent and raised peak memory by 40 MB",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
+    gc_young_threshold: int = Field(
+        25_000,
+        ge=700,
+        le=10_000_000,
+        description="net allocations between two young-generation garbage collections "
+        "(Python's default: 700, which cost a third of the scoring CPU)",
+    )
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
         "exactly_once",
         description="exactly_once: outputs, state and offsets commit in one Kafka transaction "
