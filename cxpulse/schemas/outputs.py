@@ -39,7 +39,7 @@ class Output(BaseModel):
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+        return self.__pydantic_serializer__.to_json(self)
 
 
 class Alert(Output):

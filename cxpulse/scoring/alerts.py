@@ -92,22 +92,25 @@ def make_alert(
 ) -> Alert:
     """``group``: the condition's group key (default: one per kind and entity).  A
     ``resolved`` alert says the condition of ``group`` has cleared."""
-    # Built from trusted values: skip validation on the hot path.
-    return Alert.model_construct(
-        alert_id=alert_id(
-            kind, entity_type, entity_id, f"{trigger}|resolved" if resolved else trigger
-        ),
-        kind=kind,
-        severity=SEVERITY[kind],
-        entity_type=entity_type,
-        entity_id=entity_id,
-        occurred_at=from_us(at_us),
-        reason=reason,
-        scores=dict(scores),
-        thresholds=dict(thresholds),
-        evidence=list(evidence),
-        group_key=group or group_key(kind, entity_type, entity_id),
-        status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
+    # Validated from a dict: pydantic-core builds a model in half the time that
+    # ``model_construct``'s Python loop over the fields takes.
+    return Alert.model_validate(
+        {
+            "alert_id": alert_id(
+                kind, entity_type, entity_id, f"{trigger}|resolved" if resolved else trigger
+            ),
+            "kind": kind,
+            "severity": SEVERITY[kind],
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "occurred_at": from_us(at_us),
+            "reason": reason,
+            "scores": scores,
+            "thresholds": thresholds,
+            "evidence": list(evidence),
+            "group_key": group or group_key(kind, entity_type, entity_id),
+            "status": AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
+        }
     )
 
 
@@ -120,11 +123,13 @@ def make_snapshot(
     scores: Mapping[str, float],
     labels: Mapping[str, str],
 ) -> ScoreSnapshot:
-    return ScoreSnapshot.model_construct(
-        entity_type=entity_type,
-        entity_id=entity_id,
-        as_of=from_us(at_us),
-        event_id=event_id,
-        scores=dict(scores),
-        labels=dict(labels),
+    return ScoreSnapshot.model_validate(
+        {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "as_of": from_us(at_us),
+            "event_id": event_id,
+            "scores": scores,
+            "labels": labels,
+        }
     )
