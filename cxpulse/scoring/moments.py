@@ -13,7 +13,7 @@ Both store plain lists so the state serialises to compact JSON.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Fixed-point resolution per metric: value * factor is rounded to an integer.
 FIXED_POINT: dict[str, int] = {
@@ -29,8 +29,10 @@ FIXED_POINT: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class MetricStats:
+class MetricStats(NamedTuple):
+    """A tuple: built for every metric each time a customer is re-scored, and a frozen
+    dataclass's ``__init__`` costs several times a tuple's."""
+
     n: int
     mean: float
     sd: float
