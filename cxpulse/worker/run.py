@@ -9,6 +9,7 @@ from pathlib import Path
 import faust
 from prometheus_client import CollectorRegistry
 
+from cxpulse.config.collector import pace_collector
 from cxpulse.config.settings import Settings
 from cxpulse.config.topics import BrokerUnavailable, ensure_topics
 from cxpulse.engine.transactions import discard_unclean_store, mark_clean_stop
@@ -34,6 +35,8 @@ def run_worker(settings: Settings) -> int:
     use_event_loop(settings.event_loop)
     pipeline = build_pipeline(settings, Metrics(CollectorRegistry(), settings.max_entity_labels))
     app = pipeline.app
+    # Again, now that faust and the app exist: their objects are never walked either.
+    pace_collector(settings.gc_young_threshold)
     # Not ``app.in_transaction``: it is cached, and False until the worker exists.
     guarded = settings.processing_guarantee == "exactly_once" and settings.store.startswith(
         "rocksdb:"
