@@ -35,6 +35,7 @@ from cxpulse.adapters.connect_common import (
     channel_of,
     direction_of,
     outcome_of,
+    transfer_leg,
 )
 from cxpulse.schemas.events import Event
 
@@ -144,15 +145,7 @@ def _transfers(
             events.append(contact.event("interaction.transferred", at))
     previous = record.text("PreviousContactId")
     if method in TRANSFER_METHODS and previous and started_at is not None:
-        leg = replace(contact, interaction_id=previous, queue_id=None, agent_id=None)
-        events.append(
-            leg.event(
-                "interaction.transferred",
-                started_at,
-                to_queue_id=contact.queue_id,
-                to_agent_id=contact.agent_id,
-            )
-        )
+        events.append(transfer_leg(contact, previous, started_at))
     return events
 
 

@@ -22,7 +22,6 @@ anonymous key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +43,7 @@ from cxpulse.adapters.connect_common import (
     channel_of,
     direction_of,
     outcome_of,
+    transfer_leg,
 )
 from cxpulse.schemas.events import Event, NoteAuthor, Speaker
 
@@ -121,15 +121,7 @@ def _started(detail: Fields, contact: Contact, sent_at: datetime | None) -> list
     events = [contact.event("interaction.started", started_at, direction=direction_of(method))]
     previous = detail.text("previousContactId")
     if method in TRANSFER_METHODS and previous:
-        leg = replace(contact, interaction_id=previous, queue_id=None, agent_id=None)
-        events.append(
-            leg.event(
-                "interaction.transferred",
-                started_at,
-                to_queue_id=contact.queue_id,
-                to_agent_id=contact.agent_id,
-            )
-        )
+        events.append(transfer_leg(contact, previous, started_at))
     return events
 
 

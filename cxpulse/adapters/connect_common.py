@@ -8,6 +8,11 @@ id at the end of their ARN, the one identifier both feeds carry.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from cxpulse.adapters.base import Contact
 from cxpulse.schemas.events import Channel, Outcome
 
 SOURCE = "amazon-connect"
@@ -16,6 +21,15 @@ _CHANNELS = {"VOICE": Channel.VOICE, "CHAT": Channel.CHAT, "EMAIL": Channel.EMAI
 
 #: Contacts that are a transfer leg of the previous contact (its ``PreviousContactId``).
 TRANSFER_METHODS = frozenset({"TRANSFER", "QUEUE_TRANSFER"})
+
+
+def transfer_leg(contact: Contact, previous: str, at: datetime) -> dict[str, Any]:
+    """The ``interaction.transferred`` of ``previous``, the contact this one is a transfer
+    leg of (its ``PreviousContactId``): handed on to this contact's queue and agent."""
+    leg = replace(contact, interaction_id=previous, queue_id=None, agent_id=None)
+    return leg.event(
+        "interaction.transferred", at, to_queue_id=contact.queue_id, to_agent_id=contact.agent_id
+    )
 
 
 def channel_of(value: str | None) -> Channel | None:
