@@ -174,9 +174,7 @@ async def score_chunk(pipeline: Pipeline, chunk: list[ReadRecord]) -> None:
 async def score_customer_batch(pipeline: Pipeline, batch: Batch) -> None:
     """A batch of the events topic, chunk by chunk (``bundles.forwarded_in_chunks``),
     without the records the customer table already includes (``engine/applied.py``)."""
-    applied = AppliedOffsets(pipeline.customers, CUSTOMER_SCORER)
-    batch, skipped = applied.unapplied(batch)
-    pipeline.metrics.already_applied.labels(CUSTOMER_SCORER).inc(skipped)
+    applied, batch = _unapplied(pipeline, pipeline.customers, CUSTOMER_SCORER, batch)
     for chunk in forwarded_in_chunks(batch, pipeline.settings.batch_size):
         await score_chunk(pipeline, chunk)
     await applied.commit()
@@ -185,9 +183,7 @@ async def score_customer_batch(pipeline: Pipeline, batch: Batch) -> None:
 async def score_entity_batch(pipeline: Pipeline, batch: Batch) -> None:
     """A batch of the summaries topic: each record scored on its partition, but for
     those the entity table already includes (``engine/applied.py``)."""
-    applied = AppliedOffsets(pipeline.entities, ENTITY_SCORER)
-    batch, skipped = applied.unapplied(batch)
-    pipeline.metrics.already_applied.labels(ENTITY_SCORER).inc(skipped)
+    applied, batch = _unapplied(pipeline, pipeline.entities, ENTITY_SCORER, batch)
     states = StateBatch(pipeline.entities, EntityState.from_bytes)
     clocks = StateBatch(pipeline.entities, PartitionClock.from_bytes)
     deliveries: list[Awaitable[Any]] = []
@@ -209,3 +205,13 @@ def register(pipeline: Pipeline) -> None:
         label=ENTITY_SCORER,
         within_ms=pipeline.settings.entity_batch_within_ms,
     )
+
+
+def _unapplied(
+    pipeline: Pipeline, table: Any, agent: str, batch: Batch
+) -> tuple[AppliedOffsets, Batch]:
+    """The records of ``batch`` that ``table``'s states do not include yet, counted."""
+    applied = AppliedOffsets(table, agent)
+    batch, skipped = applied.unapplied(batch)
+    pipeline.metrics.already_applied.labels(agent).inc(skipped)
+    return applied, batch
