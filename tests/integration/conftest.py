@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import orjson
 import pytest
@@ -56,28 +57,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
-class Worker:
-    """A `cxpulse worker` subprocess with its own topics, group and data dir."""
+@dataclass(kw_only=True)
+class CommandProcess:
+    """A long-running `cxpulse <command>` subprocess with an HTTP port, its output in a log."""
 
+    command: ClassVar[str]
     env: dict[str, str]
     log_path: Path
-    web_port: int
+    port: int
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
-
-    def topic(self, name: str) -> str:
-        return self.env[f"CXPULSE_{name.upper()}_TOPIC"]
-
-    def start(self, ready_timeout_s: float = 90.0) -> None:
-        self.launch()
-        self.wait_ready(ready_timeout_s)
 
     def launch(self) -> None:
         """Start the process and return at once (a fault can then hit it while it starts)."""
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cxpulse.commands.cli", "worker"],
+            [sys.executable, "-m", "cxpulse.commands.cli", self.command],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -85,34 +80,29 @@ class Worker:
             start_new_session=True,
         )
 
-    def wait_ready(self, ready_timeout_s: float = 90.0) -> None:
+    def wait_answering(self, path: str = "/readyz", timeout_s: float = 60.0) -> None:
+        """Until ``path`` answers 200; fails with the log's tail if the process exits."""
         assert self.process is not None, "launch() first"
-        deadline = time.monotonic() + ready_timeout_s
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
-            if self.http_status("/readyz") == 200:
+                raise RuntimeError(f"cxpulse {self.command} exited:\n{self.log_tail()}")
+            if self.http_get(path)[0] == 200:
                 return
-            time.sleep(0.5)
-        raise RuntimeError(f"worker not ready in {ready_timeout_s}s:\n{self.log_tail()}")
-
-    def http_status(self, path: str) -> int | None:
-        return self.http_get(path)[0]
+            time.sleep(0.3)
+        raise RuntimeError(
+            f"cxpulse {self.command} not answering {path} in {timeout_s}s:\n{self.log_tail()}"
+        )
 
     def http_get(self, path: str) -> tuple[int | None, str]:
-        """Status and body of ``path`` (None and "" if the worker does not answer)."""
+        """Status and body of ``path`` (None and "" if the process does not answer)."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
                 return int(r.status), str(r.read().decode())
         except urllib.error.HTTPError as exc:
             return int(exc.code), str(exc.read().decode())
         except OSError:
             return None, ""
-
-    def metrics_text(self) -> str:
-        url = f"http://127.0.0.1:{self.web_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
 
     def stop(self, sig: int = signal.SIGTERM, grace_s: float = 15.0) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -129,6 +119,35 @@ class Worker:
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass(kw_only=True)
+class Worker(CommandProcess):
+    """A `cxpulse worker` with its own topics, group and data dir."""
+
+    command: ClassVar[str] = "worker"
+
+    @property
+    def web_port(self) -> int:
+        return self.port
+
+    def topic(self, name: str) -> str:
+        return self.env[f"CXPULSE_{name.upper()}_TOPIC"]
+
+    def start(self, ready_timeout_s: float = 90.0) -> None:
+        self.launch()
+        self.wait_ready(ready_timeout_s)
+
+    def wait_ready(self, ready_timeout_s: float = 90.0) -> None:
+        self.wait_answering("/readyz", ready_timeout_s)
+
+    def http_status(self, path: str) -> int | None:
+        return self.http_get(path)[0]
+
+    def metrics_text(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
 
 
 def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
@@ -155,7 +174,7 @@ def make_worker(bootstrap: str, tmp: Path, **overrides: str) -> Worker:
         "CXPULSE_SESSION_TIMEOUT_S": "8",
         **overrides,
     }
-    return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+    return Worker(env=env, log_path=tmp / "worker.log", port=port)
 
 
 def metric_total(text: str, name: str) -> float:
@@ -172,7 +191,7 @@ def sibling(worker: Worker, tmp: Path) -> Worker:
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**worker.env, "CXPULSE_WEB_PORT": str(port), "CXPULSE_DATA_DIR": str(tmp / "data")}
-    return Worker(env=env, log_path=tmp / "worker.log", web_port=port)
+    return Worker(env=env, log_path=tmp / "worker.log", port=port)
 
 
 @pytest.fixture(scope="module")

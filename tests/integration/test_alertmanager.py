@@ -11,9 +11,7 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -24,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import orjson
 import pytest
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.conftest import REPO, free_port, metric_total
+from tests.integration.conftest import REPO, CommandProcess, free_port, metric_total
 from tests.integration.kafka_io import collect, produce
 
 pytestmark = pytest.mark.slow
@@ -227,62 +225,19 @@ class Alertmanager:
 
 
 # --- a real `cxpulse notify` ---------------------------------------------------------
-@dataclass
-class Notify:
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    log: IO[bytes] | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.env["CXPULSE_NOTIFY_WEB_PORT"])
+@dataclass(kw_only=True)
+class Notify(CommandProcess):
+    command: ClassVar[str] = "notify"
 
     def start(self) -> None:
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cxpulse.commands.cli", "notify"],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_tail()
-            if self.get("/readyz")[0] == 200:
-                return
-            time.sleep(0.3)
-        raise RuntimeError(f"cxpulse notify not ready:\n{self.log_tail()}")
+        self.launch()
+        self.wait_answering("/readyz", 60.0)
 
     def get(self, path: str) -> tuple[int | None, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return int(r.status), r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read().decode()
-        except OSError:
-            return None, ""
+        return self.http_get(path)
 
     def metric(self, name: str) -> float:
         return metric_total(self.get("/metrics")[1], name)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-    def log_tail(self) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-40:])
 
 
 async def _create_topics(bootstrap: str, names: list[str]) -> None:
@@ -347,7 +302,10 @@ def make_stack(
                 bootstrap, [env["CXPULSE_ALERTS_TOPIC"], env["CXPULSE_DEAD_LETTER_TOPIC"]]
             )
         )
-        stack = Stack(bootstrap, receiver, alertmanager, Notify(env, tmp / "notify.log"))
+        notify = Notify(
+            env=env, log_path=tmp / "notify.log", port=int(env["CXPULSE_NOTIFY_WEB_PORT"])
+        )
+        stack = Stack(bootstrap, receiver, alertmanager, notify)
         stacks.append(stack)
         alertmanager.start()
         stack.notify.start()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -40,6 +39,7 @@ from cxpulse.simulate import Simulation, SimulationConfig
 from tests.integration.conftest import (
     FEEDS,
     REPO,
+    CommandProcess,
     Worker,
     free_port,
     make_worker,
@@ -68,39 +68,18 @@ class Answer:
     body: Any
 
 
-@dataclass
-class Gateway:
-    """A `cxpulse gateway` subprocess."""
+@dataclass(kw_only=True)
+class Gateway(CommandProcess):
+    """A `cxpulse gateway`."""
 
-    env: dict[str, str]
-    port: int
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    log: IO[bytes] | None = None
+    command: ClassVar[str] = "gateway"
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self, wait_for: str = "/readyz", timeout_s: float = 60.0) -> None:
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cxpulse.commands.cli", "gateway"],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"gateway exited:\n{self.log_tail()}"
-            try:
-                if self.call("GET", wait_for).status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"gateway not answering {wait_for} in {timeout_s}s:\n{self.log_tail()}")
+        self.launch()
+        self.wait_answering(wait_for, timeout_s)
 
     def call(
         self,
@@ -120,22 +99,6 @@ class Gateway:
                 return Answer(response.status, dict(response.headers), body)
         except urllib.error.HTTPError as exc:
             return Answer(exc.code, dict(exc.headers), orjson.loads(exc.read()))
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def make_gateway(env: dict[str, str], tmp: Path, **overrides: str) -> Gateway:
