@@ -59,7 +59,7 @@ def http_step(
 ) -> dict[str, Any]:
     app_id = f"{ctx.run_id}-h"
     input_topic = f"{app_id}-input"
-    worker = steps._worker(ctx, "cxpulse.commands.cli", app_id, input_topic)
+    worker = steps.worker_process(ctx, "cxpulse.commands.cli", app_id, input_topic)
     port = free_port()
     gateway = WorkerProcess(
         "cxpulse.commands.cli",
@@ -85,7 +85,7 @@ def http_step(
         ctx.say(f"http: NDJSON ingest {ndjson:,.0f} events/s")
         single = asyncio.run(client.run(client.post_single(second)))
         ctx.say(f"http: single-event ingest {single:,.0f} events/s")
-        steps._wait_committed(
+        steps.wait_committed(
             ctx,
             f"the worker scoring the {ndjson_events + single_events:,} posted events",
             app_id,
@@ -113,7 +113,7 @@ def http_step(
     finally:
         gateway.stop()
         worker.stop()
-        steps._drop_topics(ctx, app_id)
+        steps.drop_topics(ctx, app_id)
 
 
 class Client:

@@ -133,14 +133,14 @@ def worker_env(ctx: Context, app_id: str, input_topic: str, port: int) -> dict[s
     }
 
 
-def _worker(ctx: Context, module: str, app_id: str, input_topic: str) -> WorkerProcess:
+def worker_process(ctx: Context, module: str, app_id: str, input_topic: str) -> WorkerProcess:
     port = free_port()
     args = ["worker"] if module == "cxpulse.commands.cli" else []
     env = worker_env(ctx, app_id, input_topic, port)
     return WorkerProcess(module, args, env, ctx.workdir / app_id / f"worker-{port}.log")
 
 
-def _drop_topics(ctx: Context, app_id: str) -> None:
+def drop_topics(ctx: Context, app_id: str) -> None:
     asyncio.run(kafka_ops.delete_prefixed(ctx.bootstrap, f"{app_id}-"))
 
 
@@ -149,7 +149,7 @@ def _drop_topics(ctx: Context, app_id: str) -> None:
 
 def faust_noop(ctx: Context, topic: str, count: int, run: int) -> float:
     app_id = f"{ctx.run_id}-noop{run}"
-    worker = _worker(ctx, "bench.noop_worker", app_id, topic)
+    worker = worker_process(ctx, "bench.noop_worker", app_id, topic)
     try:
         worker.start()
         worker.wait_ready(READY_TIMEOUT_S)
@@ -163,7 +163,7 @@ def faust_noop(ctx: Context, topic: str, count: int, run: int) -> float:
         return count / (float(seen["last"]) - float(seen["first"]))
     finally:
         worker.stop()
-        _drop_topics(ctx, app_id)
+        drop_topics(ctx, app_id)
 
 
 # --- 3, 5, 6. cxpulse workers ------------------------------------------------------------
@@ -216,7 +216,7 @@ class _Progress:
         return not behind and any(tp.topic == self._topics[0] for tp in done)
 
 
-def _wait_committed(ctx: Context, what: str, app_id: str, input_topic: str) -> None:
+def wait_committed(ctx: Context, what: str, app_id: str, input_topic: str) -> None:
     progress = _Progress(ctx, app_id, input_topic)
 
     def report(waited_s: float) -> None:
@@ -266,7 +266,9 @@ def cxpulse_run(
     the backlog meanwhile.  ``read_state`` waits for the table-size gauge to refresh
     before reading it.
     """
-    procs = [_worker(ctx, "cxpulse.commands.cli", app_id, input_topic) for _ in range(workers)]
+    procs = [
+        worker_process(ctx, "cxpulse.commands.cli", app_id, input_topic) for _ in range(workers)
+    ]
     try:
         if feed is not None:
             asyncio.run(kafka_ops.create_topic(ctx.bootstrap, input_topic, ctx.partitions))
@@ -280,7 +282,7 @@ def cxpulse_run(
         if feed is not None:
             seconds = asyncio.run(kafka_ops.fill(ctx.bootstrap, input_topic, feed.records))
             ctx.say(f"fed {len(feed)} events to {workers} ready workers in {seconds:.1f} s")
-        _wait_committed(
+        wait_committed(
             ctx, f"cxpulse ({app_id}) processing all {count} events", app_id, input_topic
         )
         busy_cpu = sum(proc.cpu_seconds() for proc in procs) - ready_cpu
@@ -312,7 +314,7 @@ def cxpulse_run(
     finally:
         for proc in procs:
             proc.stop()
-        _drop_topics(ctx, app_id)
+        drop_topics(ctx, app_id)
 
 
 def preload(ctx: Context, topic: str, work: Workload) -> None:
@@ -409,19 +411,19 @@ def latency_over_time(
 def latency(ctx: Context, work: Workload, rate: float) -> dict[str, Any]:
     app_id = f"{ctx.run_id}-lat"
     topic = f"{app_id}-input"
-    proc = _worker(ctx, "cxpulse.commands.cli", app_id, topic)
+    proc = worker_process(ctx, "cxpulse.commands.cli", app_id, topic)
     try:
         proc.start()  # the worker creates its (empty) input topic
         proc.wait_ready(READY_TIMEOUT_S)
         ready_cpu = proc.cpu_seconds()
         produced, achieved = asyncio.run(_paced_produce(ctx.bootstrap, topic, work, rate))
-        _wait_committed(ctx, "cxpulse catching up with the paced input", app_id, topic)
+        wait_committed(ctx, "cxpulse catching up with the paced input", app_id, topic)
         busy_cpu = proc.cpu_seconds() - ready_cpu
         scores = asyncio.run(kafka_ops.read_all(ctx.bootstrap, [f"{app_id}-scores"]))
         alerts = asyncio.run(kafka_ops.read_all(ctx.bootstrap, [f"{app_id}-alerts"]))
     finally:
         proc.stop()
-        _drop_topics(ctx, app_id)
+        drop_topics(ctx, app_id)
     found = output_latencies(produced, scores, alerts)
     everything = found["score"] + found["alert"]
     if not everything:
