@@ -56,6 +56,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
 
 from cxpulse.engine.eager import Finished, start_eagerly
+from cxpulse.engine.partition_batches import PartitionBatches
 from cxpulse.engine.recovery import PromptTableManager
 
 CLEAN_STOP_MARKER = "cxpulse-clean-stop"
@@ -139,13 +140,95 @@ class GatedConsumer(faust_aiokafka.Consumer):
     """faust's aiokafka consumer, fitted for exactly-once recovery and commits.
 
     It reads changelogs to their last committed offset, holds stream partitions back and
-    commits nothing until recovery has seeked them, and makes transactional commits pass
-    the app's commit gate (none after the final one at shutdown).
+    commits nothing until recovery has seeked them, makes transactional commits pass the
+    app's commit gate (none after the final one at shutdown), and hands the fetched
+    records of the app's batch topics to their handlers (``partition_batches.py``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held_back: set[Any] = set()
+        self._batches: PartitionBatches = cast(TransactionalApp, self.app).partition_batches
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        """faust's fetch, less the partitions of batch topics: their records go to their
+        handlers here, partition by partition, and faust's per-record path never sees them.
+
+        Records are handed on only while the flow runs in the generation they were
+        fetched in, and from the partition's read offset on (as faust's own loop does).
+        Records not handed on are read again: a stopped flow makes faust seek back to the
+        committed offsets, and a new generation's recovery seeks too.
+        """
+        records, active = await super()._wait_next_records(timeout)
+        if records and self._batches.topics:
+            generation = self.app.consumer_generation_id
+            for tp, fetched in self._batches.take(cast(dict[Any, Any], records)):
+                await self._hand_on(tp, fetched, active, generation)
+        return records, active
+
+    async def _hand_on(self, tp: Any, fetched: Any, active: Any, generation: int) -> None:
+        app = self.app
+
+        def still_valid() -> bool:
+            return (
+                self.flow_active
+                and not self.should_stop
+                and app.consumer_generation_id == generation
+                and (active is None or tp in active)
+            )
+
+        read = self._read_offset[tp]
+        if read is not None:
+            fetched = [record for record in fetched if record.offset >= read]
+        try:
+            last = await self._batches.hand_on(tp, fetched, still_valid=still_valid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Its outputs may be in the open transaction: stop before anything commits.
+            self.log.exception("a batch of %s raised; stopping the worker", tp)
+            await app.crash(exc)
+            raise
+        if last is not None:
+            # What faust's per-record path tells its monitor: the lag gauge and the
+            # livelock check read it.
+            self._read_offset[tp] = last
+            monitor = app.monitor
+            monitor.tp_read_offsets[tp] = last
+            monitor.track_tp_end_offset(tp, self.highwater(tp))
+            monitor.stream_inbound_time[tp] = monotonic()
+
+    def _filter_tps_with_pending_acks(self, topics: Any = None) -> Any:
+        """faust's partitions with acknowledged records, and those with handled batches."""
+        acked = list(super()._filter_tps_with_pending_acks(topics))
+        handled = [
+            tp
+            for tp in self._batches.pending()
+            if topics is None or tp in topics or tp.topic in topics
+        ]
+        return iter(acked + handled)
+
+    def _new_offset(self, tp: Any) -> int | None:
+        """A batch topic's partition commits one past its last handled record."""
+        if tp.topic in self._batches.topics:
+            return self._batches.next_offset(tp)
+        offset: int | None = super()._new_offset(tp)
+        return offset
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        """Let the slice in flight end, then drop what was handled on the revoked
+        partitions: their next owner does it again, as faust drops their acknowledgements.
+        The flow stops first, so that no other slice begins in between."""
+        self.stop_flow()
+        await self._batches.wait_idle()
+        self._batches.forget(revoked)
+        await super().on_partitions_revoked(revoked)
+
+    async def wait_empty(self) -> None:
+        """faust waits for its unacknowledged records before a rebalance's or the stop's
+        commit; this waits for the slice in flight first."""
+        await self._batches.wait_idle()
+        await super().wait_empty()
 
     def _new_consumer_thread(self) -> Any:
         return CommittedHighwaterConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -185,8 +268,9 @@ class GatedConsumer(faust_aiokafka.Consumer):
         """
         wanted = None if active_partitions is None else set(active_partitions)
         records = await super()._getmany(wanted, timeout)
+        batch_topics = self._batches.topics
         for tp, offset_from, offset_to in skipped_after_offset_zero(self._read_offset, records):
-            if self.app.topics.acks_enabled_for(tp.topic):
+            if self.app.topics.acks_enabled_for(tp.topic) and tp.topic not in batch_topics:
                 await self._add_gap(tp, offset_from, offset_to)
         return records
 
@@ -305,6 +389,7 @@ class TransactionalApp(faust.App):
         *args: Any,
         fetch_max_wait_ms: int = 1500,
         probe_kwargs: dict[str, Any] | None = None,
+        batch_size: int = 1000,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, TableManager=PromptTableManager, **kwargs)
@@ -313,6 +398,8 @@ class TransactionalApp(faust.App):
         #: ``AIOKafkaConsumer`` arguments (servers, security) of the recovery's probe.
         self.probe_kwargs = probe_kwargs or {}
         self.commit_gate = CommitGate()
+        #: The topics read batch by batch, without faust's streams (``partition_batches``).
+        self.partition_batches = PartitionBatches(self.commit_gate, batch_size)
         #: The final commit at shutdown went through (set by :class:`GatedConsumer`).
         self.ended_transactions = False
         #: Partitions were assigned and not yet seeked to their committed offsets.

@@ -95,6 +95,36 @@ METHODS = [
         "transactions.GatedConsumer.wait_first hands a fetched message on eagerly",
     ),
     (
+        faust_aiokafka.Consumer,
+        "_wait_next_records",
+        ["timeout"],
+        "transactions.GatedConsumer._wait_next_records hands batch topics' records on",
+    ),
+    (
+        faust_aiokafka.Consumer,
+        "_filter_tps_with_pending_acks",
+        ["topics"],
+        "transactions.GatedConsumer commits the partitions of handled batches",
+    ),
+    (
+        faust_aiokafka.Consumer,
+        "_new_offset",
+        ["tp"],
+        "transactions.GatedConsumer._new_offset: one past a batch's last record",
+    ),
+    (
+        faust_aiokafka.Consumer,
+        "on_partitions_revoked",
+        ["revoked"],
+        "transactions.GatedConsumer waits for the batch in flight before a revoke",
+    ),
+    (
+        faust_aiokafka.Consumer,
+        "wait_empty",
+        [],
+        "transactions.GatedConsumer.wait_empty waits for the batch in flight",
+    ),
+    (
         faust.App,
         "_on_partitions_assigned",
         ["assigned", "generation_id"],
@@ -256,3 +286,23 @@ def test_the_connection_helpers_of_the_access_check_keep_their_signatures() -> N
     assert callable(getattr(MetadataRequest([]), "build", None)), (
         f"MetadataRequest([]) no longer builds a request: {revisit}"
     )
+
+
+def test_the_consumer_keeps_the_read_offsets_and_flow_the_batch_path_reads() -> None:
+    """transactions.GatedConsumer._hand_on reads faust's read offsets and flow flag, and
+    tells the monitor what faust's per-record loop tells it (the lag gauge reads it)."""
+    from faust.sensors.monitor import Monitor
+    from faust.transport.consumer import Consumer
+
+    revisit = "revisit transactions.GatedConsumer._hand_on"
+    source = inspect.getsource(Consumer)
+    for name in ("self._read_offset", "self.flow_active", "self.consumer_generation_id"):
+        assert name in source or name.replace("self.", "self.app.") in source, (
+            f"faust's Consumer no longer keeps {name}: {revisit}"
+        )
+    assert "records, active_partitions = await self._wait_next_records" in source, (
+        f"faust's getmany no longer takes (records, active partitions): {revisit}"
+    )
+    monitor = inspect.getsource(Monitor)
+    for name in ("tp_read_offsets", "stream_inbound_time", "def track_tp_end_offset"):
+        assert name in monitor, f"faust's Monitor has no {name}: {revisit}"

@@ -14,6 +14,7 @@ from mode.utils.locks import Event
 from prometheus_client import CollectorRegistry
 
 from cxpulse.config.settings import Settings
+from cxpulse.engine.partition_batches import PartitionBatches
 from cxpulse.engine.transactions import (
     CLEAN_STOP_MARKER,
     CommitGate,
@@ -144,6 +145,7 @@ def bare_consumer() -> GatedConsumer:
     consumer._stopped = Event()
     consumer._crashed = Event()
     consumer._read_offset = {}
+    consumer._batches = PartitionBatches(CommitGate(), 10)
     return cast(GatedConsumer, consumer)
 
 
