@@ -99,14 +99,23 @@ class Settings(BaseSettings):
         description="max messages an agent takes at once; the customer scorer also holds "
         "about this many customers' state at a time",
     )
+    input_path: Literal["batch", "stream"] = Field(
+        "batch",
+        description="batch: each agent gets the records of one partition's fetch at once; "
+        "stream: faust's streams hand records on one by one, as 0.1.0 did",
+    )
     batch_within_ms: float = Field(
-        50.0, gt=0, description="max wait to fill a batch before processing what has arrived"
+        50.0,
+        gt=0,
+        description="max wait to fill a batch before processing what has arrived (stream "
+        "input path)",
     )
     entity_batch_within_ms: float = Field(
         50.0,
         gt=0,
         description="the same for the agent and queue scorer, whose windows close by event "
-        "time; 500 cut CPU per live event by 8 percent and raised peak memory by 40 MB",
+        "time (stream input path); 500 cut CPU per live event by 8 percent and raised peak "
+        "memory by 40 MB",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field("uvloop", description="asyncio event loop")
     gc_young_threshold: int = Field(

@@ -74,6 +74,7 @@ def app_kwargs(settings: Settings) -> dict[str, Any]:
     probe reaches the broker."""
     return dict(
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        batch_size=settings.batch_size,
         probe_kwargs={
             "bootstrap_servers": settings.kafka_bootstrap,
             **aiokafka_security_kwargs(settings),

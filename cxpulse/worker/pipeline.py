@@ -78,10 +78,24 @@ class Pipeline:
         label: str,
         within_ms: float | None = None,
     ) -> None:
-        """Register the agent ``name`` that hands each batch of ``topic`` to ``handle``
-        through the engine's one batch loop; its seconds go to the ``label`` of the
-        processing metric.  ``within_ms`` defaults to the ``batch_within_ms`` setting."""
+        """Have each batch of ``topic`` handed to ``handle``; its seconds go to the
+        ``label`` of the processing metric.
+
+        On the batch input path (the ``input_path`` setting) a batch is a slice of one
+        partition's fetch (``engine/partition_batches.py``); on the stream path, the
+        agent ``name`` takes it from faust's stream through the engine's batch loop,
+        waiting up to ``within_ms`` (default: the ``batch_within_ms`` setting) to fill it.
+        """
         settings = self.settings
+        observe = self.metrics.processing.labels(label).observe
+        if settings.input_path == "batch":
+
+            async def handle_slice(batch: Batch) -> None:
+                await handle(self, batch)
+
+            self.app.partition_batches.register(topic.get_topic_name(), handle_slice, observe)
+            self.app.topics.add(topic)
+            return
         within = settings.batch_within_ms if within_ms is None else within_ms
 
         async def agent(stream: Any) -> None:
@@ -94,7 +108,7 @@ class Pipeline:
                 size=settings.batch_size,
                 within_s=within / 1000,
                 gate=self.app.commit_gate,
-                observe=self.metrics.processing.labels(label).observe,
+                observe=observe,
             )
 
         self.app.agent(topic, name=name)(agent)
