@@ -1,9 +1,10 @@
-"""``python -m bench.noop_worker``: faust's own ceiling, a worker whose agent does nothing.
+"""``python -m bench.noop_worker``: the engine's own ceiling, a worker whose agent does nothing.
 
 It is configured like ``cxpulse worker``: the same ``CXPULSE_*`` settings, the same event
 loop, the same ``faust.App`` keyword arguments (``app_kwargs``, which ``build_pipeline``
-uses, so they cannot drift) and the same batching (``take_events(batch_size, within)``),
-but always at-least-once (see ``main``).  Only the work per batch is missing.  ``/bench``
+uses, so they cannot drift) and the same input path (``input_path``: slices of each
+partition's fetch, or faust's ``take_events(batch_size, within)``), but always
+at-least-once (see ``main``).  Only the work per batch is missing.  ``/bench``
 reports how many events the agent has seen and the wall-clock times of the first and the
 last batch; ``/readyz`` is cxpulse's readiness.
 """
@@ -28,14 +29,26 @@ def build_noop_app(settings: Settings) -> faust.App:
     seen: dict[str, float | None] = {"count": 0, "first": None, "last": None}
     within = settings.batch_within_ms / 1000
 
-    @app.agent(topic, name="bench.noop")
-    async def noop(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=within):
-            now = time.time()
-            if seen["first"] is None:
-                seen["first"] = now
-            seen["last"] = now
-            seen["count"] = (seen["count"] or 0) + len(batch)
+    def saw(batch: list[Any]) -> None:
+        now = time.time()
+        if seen["first"] is None:
+            seen["first"] = now
+        seen["last"] = now
+        seen["count"] = (seen["count"] or 0) + len(batch)
+
+    if settings.input_path == "batch":
+
+        async def handle(batch: list[Any]) -> None:
+            saw(batch)
+
+        app.partition_batches.register(topic.get_topic_name(), handle, lambda seconds: None)
+        app.topics.add(topic)
+    else:
+
+        @app.agent(topic, name="bench.noop")
+        async def noop(stream: Any) -> None:
+            async for batch in stream.take_events(settings.batch_size, within=within):
+                saw(batch)
 
     @app.page("/bench")
     async def bench_page(web: Any, request: Any) -> Any:

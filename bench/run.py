@@ -358,7 +358,7 @@ def table(result: dict[str, Any]) -> str:
         rows.append(("  CPU per event", f"{measured['scoring']['cpu_us_per_event']:,.1f} µs"))
     for name, label in (
         ("raw", "1 raw aiokafka consumer"),
-        ("faust", "2 do-nothing faust agent"),
+        ("faust", "2 do-nothing agent, cxpulse's input path"),
         ("cxpulse", "3 cxpulse end to end"),
         ("scaling", "6 cxpulse, two workers"),
     ):
