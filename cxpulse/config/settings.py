@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         "about this many customers' state at a time",
     )
     input_path: Literal["batch", "stream"] = Field(
-        "batch",
+        "stream",
         description="batch: each agent gets the records of one partition's fetch at once; "
         "stream: faust's streams hand records on one by one, as 0.1.0 did",
     )
