@@ -41,8 +41,7 @@ def build_noop_app(settings: Settings) -> faust.App:
         async def handle(batch: list[Any]) -> None:
             saw(batch)
 
-        app.partition_batches.register(topic.get_topic_name(), handle, lambda seconds: None)
-        app.topics.add(topic)
+        app.read_in_batches(topic, handle, lambda seconds: None)
     else:
 
         @app.agent(topic, name="bench.noop")

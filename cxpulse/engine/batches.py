@@ -1,18 +1,35 @@
-"""The one batch loop of every agent: take a batch, pass the commit gate, time it.
+"""How every batch is handled, on either input path: inside the commit gate, timed.
 
-Agents hand :func:`run_batches` a function of one batch; the gate keeps a transaction
-commit from splitting it (``transactions.CommitGate``).
+On the stream path :func:`run_batches` takes the batches from faust's stream; on the batch
+path ``partition_batches.py`` cuts them from each partition's fetch.  Both hand each one to
+:func:`handle_in_gate`: the gate keeps a transaction commit from splitting it
+(``transactions.CommitGate``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cxpulse.engine.transactions import CommitGate
+if TYPE_CHECKING:
+    from cxpulse.engine.transactions import CommitGate
 
 Batch = list[Any]
+
+
+async def handle_in_gate(
+    handle: Callable[[Batch], Awaitable[None]],
+    batch: Batch,
+    *,
+    gate: CommitGate,
+    observe: Callable[[float], None],
+) -> None:
+    """``handle(batch)`` inside the commit gate; ``observe`` gets its seconds."""
+    started = time.perf_counter()
+    async with gate.batch():
+        await handle(batch)
+    observe(time.perf_counter() - started)
 
 
 async def run_batches(
@@ -27,7 +44,4 @@ async def run_batches(
     """Hand each batch of at most ``size`` records (or what ``within_s`` seconds brought)
     of ``stream`` to ``handle`` inside the commit gate; ``observe`` gets its seconds."""
     async for batch in stream.take_events(size, within=within_s):
-        started = time.perf_counter()
-        async with gate.batch():
-            await handle(batch)
-        observe(time.perf_counter() - started)
+        await handle_in_gate(handle, batch, gate=gate, observe=observe)

@@ -20,16 +20,14 @@ Nothing here imports faust: the consumer decides which records may be handed on.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cxpulse.engine.batches import handle_in_gate
+
 if TYPE_CHECKING:
     from cxpulse.engine.transactions import CommitGate
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, weakref_slot=True)
@@ -82,6 +80,8 @@ class PartitionBatches:
         self._gate = gate
         self._size = size
         self._routes: dict[str, _Route] = {}
+        #: The registered topics' names (read on every fetch and commit).
+        self.topics: frozenset[str] = frozenset()
         #: The next offset to commit, per partition (faust's ``TP``) handled here.
         self._done: dict[Any, int] = {}
         self._in_flight: asyncio.Task[None] | None = None
@@ -90,10 +90,7 @@ class PartitionBatches:
         if topic in self._routes:
             raise ValueError(f"topic {topic!r} already has a batch handler")
         self._routes[topic] = _Route(handle, observe)
-
-    @property
-    def topics(self) -> frozenset[str]:
-        return frozenset(self._routes)
+        self.topics = frozenset(self._routes)
 
     def take(self, records: MutableMapping[Any, Sequence[Any]]) -> list[tuple[Any, Sequence[Any]]]:
         """Remove the partitions of registered topics from a fetch's ``records`` (partition
@@ -125,11 +122,11 @@ class PartitionBatches:
         return last
 
     async def _run(self, tp: Any, route: _Route, part: list[Delivered]) -> None:
-        started = time.perf_counter()
-        async with self._gate.batch():
-            await route.handle(part)
-            self._done[tp] = part[-1].offset + 1
-        route.observe(time.perf_counter() - started)
+        async def handle_then_mark_done(batch: list[Any]) -> None:
+            await route.handle(batch)
+            self._done[tp] = batch[-1].offset + 1
+
+        await handle_in_gate(handle_then_mark_done, part, gate=self._gate, observe=route.observe)
 
     async def wait_idle(self) -> None:
         """Wait until the slice in flight, if any, has ended (however it ended)."""

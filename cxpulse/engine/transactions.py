@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from time import monotonic
@@ -418,6 +418,17 @@ class TransactionalApp(faust.App):
 
     def _new_transport(self) -> Any:
         return TransactionalTransport(self.conf.broker_consumer, self)
+
+    def read_in_batches(
+        self,
+        topic: Any,
+        handle: Callable[[list[Any]], Awaitable[None]],
+        observe: Callable[[float], None],
+    ) -> None:
+        """Subscribe to ``topic`` and read it on the batch input path: slices of each
+        partition's fetch go to ``handle``, ``observe`` gets their seconds."""
+        self.partition_batches.register(topic.get_topic_name(), handle, observe)
+        self.topics.add(topic)
 
     def transactional_id(self, message: Any) -> str | None:
         """The transaction the outputs of input ``message`` belong to (None: not in one).

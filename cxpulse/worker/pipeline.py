@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from cxpulse.config.settings import Settings
@@ -89,22 +90,14 @@ class Pipeline:
         settings = self.settings
         observe = self.metrics.processing.labels(label).observe
         if settings.input_path == "batch":
-
-            async def handle_slice(batch: Batch) -> None:
-                await handle(self, batch)
-
-            self.app.partition_batches.register(topic.get_topic_name(), handle_slice, observe)
-            self.app.topics.add(topic)
+            self.app.read_in_batches(topic, partial(handle, self), observe)
             return
         within = settings.batch_within_ms if within_ms is None else within_ms
 
         async def agent(stream: Any) -> None:
-            async def one(batch: Batch) -> None:
-                await handle(self, batch)
-
             await run_batches(
                 stream,
-                one,
+                partial(handle, self),
                 size=settings.batch_size,
                 within_s=within / 1000,
                 gate=self.app.commit_gate,
