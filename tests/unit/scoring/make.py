@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,7 +110,10 @@ class OneEntity:
         return found, merged(step.emitted)
 
 
-_ALONE: dict[int, OneEntity] = {}
+#: The partition each state returned by :func:`score_alone` goes on with, by the state's
+#: id, with a weak reference to the state: once a state is collected its id may be given
+#: to a new one, which must not inherit the old partition's clock.
+_ALONE: dict[int, tuple[weakref.ref[EntityState], OneEntity]] = {}
 
 
 def score_alone(
@@ -123,9 +127,13 @@ def score_alone(
 ) -> tuple[EntityState, Emitted]:
     """Score ``summary`` for an entity alone on its partition (``OneEntity``), going on
     with the partition of ``state`` (a new one for None)."""
-    partition = _ALONE.pop(id(state), None) if state is not None else None
+    partition = None
+    if state is not None:
+        known, partition = _ALONE.pop(id(state), (None, None))
+        if known is None or known() is not state:
+            partition = None
     if partition is None:
         partition = OneEntity(config)
     state, emitted = partition.score(state, entity_type, entity_id, summary, lane=lane)
-    _ALONE[id(state)] = partition
+    _ALONE[id(state)] = (weakref.ref(state), partition)
     return state, emitted
